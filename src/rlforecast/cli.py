@@ -1,0 +1,148 @@
+"""Command-line interface. Thin: parses options, calls the library, turns input errors into clean exits."""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+from rlforecast.errors import ConvergenceError, InputError
+
+EXIT_INPUT = 2
+EXIT_UNCONVERGED = 3
+
+
+def _clean_errors(fn):
+    """Bad input -> one readable paragraph on stderr and a non-zero exit; never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InputError as err:
+            click.echo(f"error: {err.report()}", err=True)
+            sys.exit(EXIT_INPUT)
+        except ConvergenceError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(EXIT_UNCONVERGED)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rlforecast")
+def main():
+    """Bayesian forecasts of AI capability from RL-training and inference compute.
+
+    Typical chain: `data build` -> `fit` -> `exchange-rate` / `predict` -> `forecast`.
+    """
+
+
+@main.group()
+def data():
+    """Build and validate the observations table."""
+
+
+@data.command("build")
+@click.option("--raw", "raw_dir", required=True, type=click.Path(file_okay=False), help="Folder laid out like shared/reference-data.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Observations CSV to write.")
+@_clean_errors
+def data_build(raw_dir, out_path):
+    """Turn the raw public files into one tidy observations table (deterministic)."""
+    from rlforecast.data.build import build_to_file
+
+    summary = build_to_file(raw_dir, out_path)
+    click.echo(summary)
+
+
+@data.command("check")
+@click.argument("path", type=click.Path(dir_okay=False))
+@_clean_errors
+def data_check(path):
+    """Validate an observations file; list every problem (exit 0 when clean)."""
+    from rlforecast.data.schema import read_observations
+
+    df = read_observations(path)
+    click.echo(f"{path}: OK ({len(df)} rows, {df['benchmark'].nunique()} benchmarks)")
+
+
+@main.command()
+@click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False), help="Observations CSV.")
+@click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False), help="Model spec (models/*.toml).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Run file to write (netCDF DataTree).")
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--sampler", type=click.Choice(["nutpie", "pymc"]), default="nutpie", show_default=True)
+@click.option("--draws", type=int, default=None, help="Draws per chain (default: the spec's sampler settings).")
+@click.option("--tune", type=int, default=None, help="Tuning steps per chain (default: the spec's).")
+@click.option("--chains", type=int, default=None, help="Chains (default: the spec's).")
+@click.option("--allow-unconverged", is_flag=True, help="Write the run even if diagnostics fail (recorded in the file).")
+@click.option("--no-cache", is_flag=True, help="Refit even if a cached fit with the same data, spec and sampler settings exists.")
+@_clean_errors
+def fit(data_path, model_path, out_path, seed, sampler, draws, tune, chains, allow_unconverged, no_cache):
+    """Fit a model spec to observations; print diagnostics and the predictive check."""
+    from rlforecast.fit import fit_command
+
+    fit_command(data_path, model_path, out_path, seed=seed, sampler=sampler, draws=draws, tune=tune,
+                chains=chains, allow_unconverged=allow_unconverged, use_cache=not no_cache, echo=click.echo)
+
+
+@main.command()
+@click.option("--fit", "fit_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False), help="Rows in the observations schema.")
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--seed", default=1, show_default=True, type=int)
+@_clean_errors
+def predict(fit_path, input_path, output_path, seed):
+    """Posterior predictive quantiles of observed accuracy for arbitrary rows."""
+    from rlforecast.predict import predict_command
+
+    predict_command(fit_path, input_path, output_path, seed=seed, echo=click.echo)
+
+
+@main.command("exchange-rate")
+@click.option("--fit", "fit_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="Also write the table as CSV.")
+@click.option("--gpt-level-inference", type=float, default=1000.0, show_default=True,
+              help="Inference multiple taken as one 'GPT level' (essay: about 1,000x).")
+@_clean_errors
+def exchange_rate(fit_path, out_path, gpt_level_inference):
+    """RL-vs-inference exchange rate per benchmark and pooled, beside the essay's claims."""
+    from rlforecast.exchange import exchange_rate_command
+
+    exchange_rate_command(fit_path, out_path, gpt_level_inference=gpt_level_inference, echo=click.echo)
+
+
+@main.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None)
+@_clean_errors
+def compare(runs, out_path):
+    """Compare fitted model variants by PSIS-LOO (with Pareto-k warnings)."""
+    from rlforecast.compare import compare_command
+
+    compare_command(list(runs), out_path, echo=click.echo)
+
+
+@main.command()
+@click.option("--fit", "fit_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--scenarios", "scenarios_path", required=True, type=click.Path(), help="Scenario TOML file or folder.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False), default=None,
+              help="Threshold TOML (default: data/thresholds.toml shipped with the package data).")
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--param-draws", type=int, default=None, help="Scenario-parameter draws (default: one per posterior draw).")
+@click.option("--scheduler", default=None, help="dask.distributed scheduler address; default runs in process.")
+@click.option("--allow-unconverged", is_flag=True, help="Accept a fit that failed diagnostics (every table says so).")
+@_clean_errors
+def forecast(fit_path, scenarios_path, out_dir, thresholds_path, seed, param_draws, scheduler, allow_unconverged):
+    """Propagate the posterior through compute scenarios into arrival-date distributions."""
+    from rlforecast.scenarios.forecast import forecast_command
+
+    forecast_command(fit_path, scenarios_path, out_dir, thresholds_path=thresholds_path, seed=seed,
+                     param_draws=param_draws, scheduler=scheduler, allow_unconverged=allow_unconverged,
+                     echo=click.echo)
+
+
+if __name__ == "__main__":
+    main()
