@@ -1,0 +1,281 @@
+"""Fit a model spec to observations: sample, diagnose, check predictions, store a self-describing run file.
+
+A run file is an ArviZ 1.x ``xarray.DataTree`` (netCDF) holding posterior, sample stats, log-likelihood,
+observed data, the validated observations (CSV text) and spec (TOML text), diagnostics, the posterior
+predictive check, and JSON-encoded provenance. Loading re-checks the stored data and spec hashes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from rlforecast import __version__
+from rlforecast.errors import ConvergenceError, InputError
+from rlforecast.io import atomic_path, sha256_bytes
+from rlforecast.model.design import Design, build_design, select_rows
+from rlforecast.model.spec import parse_spec, spec_hash
+
+CACHE_DIR = Path(os.environ.get("RLFORECAST_CACHE", "runs/.cache"))
+SKIP_DIAGNOSTIC_VARS = ("log_slope_chol",)  # packed Cholesky factor: its zero/fixed entries have no R-hat
+
+
+def pin_blas_threads() -> None:
+    """One BLAS thread per chain process (set before numpy does heavy work in samplers)."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
+
+def git_commit() -> str:
+    try:
+        root = Path(__file__).resolve().parents[2]
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def diagnose(idata: xr.DataTree, thresholds: dict) -> dict:
+    """R-hat, ESS bulk/tail, divergences and BFMI against the spec's thresholds."""
+    import arviz_stats as azs
+
+    post = idata["posterior"].to_dataset()
+    names = [v for v in post.data_vars if v not in SKIP_DIAGNOSTIC_VARS]
+    post = post[names]
+    rhat = azs.rhat(post)
+    ess_bulk = azs.ess(post, method="bulk")
+    ess_tail = azs.ess(post, method="tail")
+
+    def extreme(ds, fn):
+        vals = [float(fn(ds[v].values)) for v in ds.data_vars if ds[v].size]
+        return fn(np.array(vals))
+
+    stats = idata["sample_stats"].to_dataset()
+    divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
+    bfmi = np.atleast_1d(np.asarray(azs.bfmi(idata["sample_stats"].to_dataset(), var_names="energy")["energy"]
+                                    if "energy" in stats else np.nan, float))
+    worst = {v: float(np.nanmax(rhat[v].values)) for v in rhat.data_vars if rhat[v].size}
+    out = {
+        "rhat_max": float(extreme(rhat, np.nanmax)),
+        "ess_bulk_min": float(extreme(ess_bulk, np.nanmin)),
+        "ess_tail_min": float(extreme(ess_tail, np.nanmin)),
+        "divergences": divergences,
+        "bfmi_min": float(np.nanmin(bfmi)) if bfmi.size else float("nan"),
+        "worst_rhat_var": max(worst, key=worst.get) if worst else "",
+    }
+    out["passed"] = bool(out["rhat_max"] <= thresholds["rhat_max"] and out["ess_bulk_min"] >= thresholds["ess_min"]
+                         and out["ess_tail_min"] >= thresholds["ess_min"]
+                         and out["divergences"] <= thresholds["divergences_max"])
+    return out
+
+
+def posterior_arrays(run: xr.DataTree) -> dict[str, np.ndarray]:
+    """Posterior variables as numpy arrays with chains and draws stacked into one leading axis."""
+    post = run["posterior"].to_dataset()
+    return {v: post[v].values.reshape((-1,) + post[v].shape[2:]) for v in post.data_vars}
+
+
+def run_inputs(run: xr.DataTree) -> tuple[pd.DataFrame, dict, Design]:
+    """The observations, spec and design a run was fitted on (from the run file itself)."""
+    df = pd.read_csv(io.StringIO(run.attrs["observations_csv"]), dtype=str, keep_default_na=False, na_values=[""])
+    spec = parse_spec(run.attrs["spec_toml"], "<run spec>")
+    used, _ = select_rows(df, spec["model"]["include_non_reasoning"])
+    return used, spec, build_design(used)
+
+
+def ppc_coverage(run: xr.DataTree, seed: int) -> pd.DataFrame:
+    """Share of observations inside their 50% and 90% posterior predictive intervals, per benchmark."""
+    from rlforecast.model.kernels import observed_accuracy_draws, row_parameters
+
+    df, spec, design = run_inputs(run)
+    post = posterior_arrays(run)
+    rng = np.random.default_rng(seed)
+    params = row_parameters(post, design, spec, rng)
+    draws = observed_accuracy_draws(post, params, design.n, rng)
+    obs = design.k / design.n
+    q = np.quantile(draws, [0.05, 0.25, 0.75, 0.95], axis=0)
+    inside50 = (obs >= q[1]) & (obs <= q[2])
+    inside90 = (obs >= q[0]) & (obs <= q[3])
+    table = pd.DataFrame({"benchmark": df["benchmark"], "in50": inside50, "in90": inside90})
+    per = table.groupby("benchmark").agg(n_obs=("in50", "size"), cover50=("in50", "mean"), cover90=("in90", "mean"))
+    per.loc["all"] = [len(table), inside50.mean(), inside90.mean()]
+    return per.reset_index()
+
+
+def provenance(run: xr.DataTree) -> dict:
+    return json.loads(run.attrs["provenance"])
+
+
+def sample(model, *, sampler: str, draws: int, tune: int, chains: int, target_accept: float, seed: int,
+           progressbar: bool = True) -> tuple[xr.DataTree, float]:
+    """Sample ``model``; return the DataTree and the compile time in seconds (0 for PyMC's NUTS)."""
+    import pymc as pm
+
+    pin_blas_threads()
+    cores = min(chains, os.cpu_count() or 1)
+    if sampler == "nutpie":
+        import nutpie
+
+        t0 = time.perf_counter()
+        compiled = nutpie.compile_pymc_model(model)
+        compile_s = time.perf_counter() - t0
+        idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
+                              target_accept=target_accept, progress_bar=progressbar)
+        return idata, compile_s
+    with model:
+        idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
+                          nuts={"target_accept": target_accept}, progressbar=progressbar)
+    return idata, 0.0
+
+
+def fit_observations(df: pd.DataFrame, spec: dict, spec_text: str, data_bytes: bytes, *, seed: int,
+                     sampler: str = "nutpie", draws: int | None = None, tune: int | None = None,
+                     chains: int | None = None, progressbar: bool = True) -> xr.DataTree:
+    """Sample the model for validated observations ``df``; return the complete run DataTree."""
+    import pymc as pm
+
+    from rlforecast.model.build import build_model
+
+    used, dropped = select_rows(df, spec["model"]["include_non_reasoning"])
+    design = build_design(used)
+    s = spec["sampler"]
+    settings = {"sampler": sampler, "draws": draws or s["draws"], "tune": tune or s["tune"],
+                "chains": chains or s["chains"], "target_accept": s["target_accept"], "seed": seed}
+    t0 = time.perf_counter()
+    model = build_model(design, spec)
+    idata, compile_s = sample(model, sampler=sampler, draws=settings["draws"], tune=settings["tune"],
+                              chains=settings["chains"], target_accept=settings["target_accept"], seed=seed,
+                              progressbar=progressbar)
+    t_sample = time.perf_counter() - t0
+    with model:
+        pm.compute_log_likelihood(idata, progressbar=False)
+    diag = diagnose(idata, spec["diagnostics"])
+    idata.attrs.clear()
+    idata.attrs.update({
+        "observations_csv": data_bytes.decode("utf-8"),
+        "spec_toml": spec_text,
+        "provenance": json.dumps({
+            "data_sha256": sha256_bytes(data_bytes),
+            "spec_hash": spec_hash(spec),
+            "model_id": spec["model"]["id"],
+            "package_version": __version__,
+            "git_commit": git_commit(),
+            "seed": seed,
+            "sampler": settings,
+            "timings_s": {"sample_wall_incl_compile": round(t_sample, 3), "compile": round(compile_s, 3)},
+            "n_obs_used": len(used),
+            "dropped_rows": dropped,
+            "diagnostics": diag,
+            "allow_unconverged": False,
+        }, sort_keys=True),
+    })
+    cov = ppc_coverage(idata, seed)
+    idata["ppc_coverage"] = xr.DataTree(xr.Dataset.from_dataframe(cov.set_index("benchmark").rename_axis("ppc_group")))
+    return idata
+
+
+def write_run(run: xr.DataTree, path) -> None:
+    """Atomic netCDF write (a killed process never leaves a half file at ``path``)."""
+    with atomic_path(path) as tmp:
+        run.to_netcdf(tmp, engine="h5netcdf")
+
+
+def load_run(path, allow_unconverged: bool = False) -> xr.DataTree:
+    """Open a run file, checking it is complete, self-consistent and (unless allowed) converged."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError.at(path, "run file not found (create one with `rlforecast fit`)")
+    try:
+        run = xr.open_datatree(p, engine="h5netcdf").load()
+    except Exception as err:  # truncated or not netCDF: h5py raises several types
+        raise InputError.at(path, f"not a readable rlforecast run file ({type(err).__name__}: {err})") from None
+    for key in ("observations_csv", "spec_toml", "provenance"):
+        if key not in run.attrs:
+            raise InputError.at(path, "not an rlforecast run file (attribute missing)", key=key)
+    if "posterior" not in run.children:
+        raise InputError.at(path, "run file has no posterior group", key="posterior")
+    prov = provenance(run)
+    if sha256_bytes(run.attrs["observations_csv"].encode("utf-8")) != prov["data_sha256"]:
+        raise InputError.at(path, "stored observations do not match their recorded sha256", key="data_sha256")
+    spec = parse_spec(run.attrs["spec_toml"], f"{path} (stored spec)")
+    if spec_hash(spec) != prov["spec_hash"]:
+        raise InputError.at(path, "stored spec does not match its recorded hash (run file from a different spec?)",
+                            key="spec_hash")
+    if not prov["diagnostics"]["passed"] and not allow_unconverged:
+        d = prov["diagnostics"]
+        raise InputError.at(path, f"this fit FAILED its diagnostics (R-hat max {d['rhat_max']:.3f}, ESS bulk min "
+                            f"{d['ess_bulk_min']:.0f}, divergences {d['divergences']}); refit, or pass "
+                            "--allow-unconverged to use it anyway", key="diagnostics")
+    return run
+
+
+def format_diagnostics(diag: dict, thresholds: dict) -> str:
+    def mark(ok):
+        return "ok" if ok else "FAIL"
+
+    rows = [
+        ("R-hat max", f"{diag['rhat_max']:.4f}", f"<= {thresholds['rhat_max']}", mark(diag["rhat_max"] <= thresholds["rhat_max"])),
+        ("ESS bulk min", f"{diag['ess_bulk_min']:.0f}", f">= {thresholds['ess_min']:.0f}", mark(diag["ess_bulk_min"] >= thresholds["ess_min"])),
+        ("ESS tail min", f"{diag['ess_tail_min']:.0f}", f">= {thresholds['ess_min']:.0f}", mark(diag["ess_tail_min"] >= thresholds["ess_min"])),
+        ("divergences", f"{diag['divergences']}", f"<= {thresholds['divergences_max']}", mark(diag["divergences"] <= thresholds["divergences_max"])),
+        ("BFMI min", f"{diag['bfmi_min']:.3f}", "> 0.3 (advice)", mark(not diag["bfmi_min"] < 0.3)),
+    ]
+    lines = [f"{'diagnostic':<14}{'value':>10}  {'threshold':<16}status"]
+    lines += [f"{a:<14}{b:>10}  {c:<16}{d}" for a, b, c, d in rows]
+    return "\n".join(lines)
+
+
+def cache_key(data_bytes: bytes, spec: dict, settings: dict) -> str:
+    return sha256_bytes(json.dumps({"data": sha256_bytes(data_bytes), "spec": spec_hash(spec),
+                                    "settings": settings, "version": __version__}, sort_keys=True).encode())
+
+
+def fit_command(data_path, model_path, out_path, *, seed, sampler, draws, tune, chains, allow_unconverged,
+                use_cache, echo=print) -> None:
+    """CLI body of `rlforecast fit`."""
+    from rlforecast.data.schema import read_observations
+    from rlforecast.model.spec import load_spec
+
+    df = read_observations(data_path)
+    spec, spec_text = load_spec(model_path)
+    data_bytes = Path(data_path).read_bytes()
+    s = spec["sampler"]
+    settings = {"sampler": sampler, "draws": draws or s["draws"], "tune": tune or s["tune"],
+                "chains": chains or s["chains"], "seed": seed}
+    cached = CACHE_DIR / f"{cache_key(data_bytes, spec, settings)}.nc"
+    if use_cache and cached.is_file():
+        echo(f"reusing cached fit {cached} (same data, spec and sampler settings)")
+        run = xr.open_datatree(cached, engine="h5netcdf").load()
+    else:
+        echo(f"fitting {spec['model']['id']} on {data_path} ({len(df)} rows) with {sampler} ...")
+        run = fit_observations(df, spec, spec_text, data_bytes, seed=seed, sampler=sampler, draws=draws,
+                               tune=tune, chains=chains)
+        write_run(run, cached)
+    prov = provenance(run)
+    diag = prov["diagnostics"]
+    echo(format_diagnostics(diag, spec["diagnostics"]))
+    cov = run["ppc_coverage"].to_dataset().to_dataframe()
+    echo("posterior predictive coverage (share of observations inside their intervals):")
+    echo(cov.to_string(float_format=lambda x: f"{x:.2f}"))
+    echo(f"rows used {prov['n_obs_used']}, left out {len(prov['dropped_rows'])}; "
+         f"sampling wall time incl. compile {prov['timings_s']['sample_wall_incl_compile']:.1f} s")
+    if not diag["passed"]:
+        prov["allow_unconverged"] = bool(allow_unconverged)
+        run.attrs["provenance"] = json.dumps(prov, sort_keys=True)
+        write_run(run, out_path)
+        msg = (f"the fit FAILED its diagnostics (worst R-hat in '{diag['worst_rhat_var']}'); {out_path} is marked "
+               "as failed and will be refused by forecast/predict unless --allow-unconverged is given")
+        if not allow_unconverged:
+            raise ConvergenceError(msg)
+        echo("WARNING: " + msg + " (--allow-unconverged given: continuing)")
+    else:
+        write_run(run, out_path)
+    echo(f"wrote {out_path}")

@@ -1,0 +1,243 @@
+"""Observations table -> numpy design arrays for the scaling model (pure; no PyMC, no I/O).
+
+Compute axes, both in log10 units ("decades"):
+
+* ``x_rl``: RL-training compute of the row's base model relative to its family's reference base model.
+  Families with one base model have ``x_rl = 0`` (absorbed by the family intercept). Relative values given
+  with a 90% range become latent variables (one per base model).
+* ``x_inf``: inference compute per item. Measured tokens per item (``log10 tokens - 3``) or ARC dollars per
+  task (``log10 $``) are used as they are. Rows with only an effort label, a thinking budget or a relative
+  multiple get a latent value: ``anchor[group] + effort_offset[label] + elasticity * log10(budget/32k) + rel``,
+  where a group is one (base model, benchmark, source). Measured rows that also carry a label feed a
+  calibration likelihood that tells the model how many tokens each label means (ARC cost ratios within a
+  model are token ratios at one price list).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+Z90 = 1.6448536269514722  # standard-normal 95% quantile: a 90% range spans +-Z90 sd
+BUDGET_REF = np.log10(32_000)
+TOKENS_REF = 3.0  # x_inf = log10(tokens per item) - 3, i.e. decades above 1,000 tokens
+
+
+
+def chance_floor(benchmark: str) -> float:
+    """Share of items a random guesser gets right (curated per benchmark; 0 for unknown benchmarks)."""
+    from rlforecast.data.build import curation
+
+    return float(curation()["benchmarks"].get(benchmark, {}).get("chance", 0.0))
+
+
+def _sd90(low, high):
+    return (np.asarray(high, float) - np.asarray(low, float)) / (2 * Z90)
+
+
+def _label(setting: str) -> tuple[str | None, float]:
+    """Split an inference_setting into (effort label or None, log10 budget relative to 32k or 0)."""
+    if setting.startswith("effort:"):
+        lab = setting.split(":", 1)[1]
+        return (None if lab == "medium" else lab), 0.0
+    if setting.startswith("budget:"):
+        return None, float(np.log10(float(setting.split(":", 1)[1])) - BUDGET_REF)
+    return None, 0.0
+
+
+@dataclass
+class Design:
+    """Index arrays and constants for a set of rows, with the coordinate labels they index into."""
+
+    benchmarks: list[str]
+    families: list[str]
+    cells: list[str]  # "benchmark|family"
+    cell_benchmark: np.ndarray  # (cell,) index into benchmarks
+    cell_family: np.ndarray  # (cell,) index into families
+    obs_ids: list[str]
+    obs_benchmark: np.ndarray  # (obs,) -1 = benchmark unknown to the reference design
+    obs_family: np.ndarray  # (obs,) -1 = new family
+    obs_cell: np.ndarray  # (obs,) -1 = new cell
+    floor: np.ndarray  # (obs,)
+    n: np.ndarray  # (obs,) items (effective items for chart readings)
+    k: np.ndarray  # (obs,) correct items, from accuracy
+    rl_fixed: np.ndarray  # (obs,)
+    rl_latent: np.ndarray  # (obs,) index into rl_latents or -1
+    rl_latents: list[str]  # base models with an uncertain relative RL compute
+    rl_latent_mu: np.ndarray
+    rl_latent_sd: np.ndarray
+    inf_fixed: np.ndarray  # (obs,)
+    inf_anchor: np.ndarray  # (obs,) index into anchors or -1
+    inf_label: np.ndarray  # (obs,) index into effort_labels or -1 (medium / none)
+    inf_budget: np.ndarray  # (obs,) log10(budget / 32k) or 0
+    inf_rel_latent: np.ndarray  # (obs,) index into inf_rel_latents or -1
+    anchors: list[str]  # groups "base_model|benchmark|source": n_derived derived ones, then latent ones
+    n_derived: int  # anchors derived from measured rows (calibration groups)
+    anchor_mu: np.ndarray  # prior centre of the latent anchors
+    effort_labels: list[str]
+    inf_rel_latents: list[str]  # obs_ids whose relative inference multiple is uncertain
+    inf_rel_mu: np.ndarray
+    inf_rel_sd: np.ndarray
+    cal_value: np.ndarray  # (cal,) measured x_inf of labelled rows
+    cal_anchor: np.ndarray  # (cal,)
+    cal_label: np.ndarray  # (cal,)
+    cal_budget: np.ndarray  # (cal,)
+    benchmark_center: dict[str, float] = field(default_factory=dict)
+    dropped: dict[str, str] = field(default_factory=dict)  # obs_id -> reason
+
+    @property
+    def floor_by_benchmark(self) -> np.ndarray:
+        return np.array([chance_floor(b) for b in self.benchmarks])
+
+
+def _measured_x(df: pd.DataFrame) -> pd.Series:
+    tokens = pd.to_numeric(df["tokens_per_item"], errors="coerce")
+    cost = pd.to_numeric(df["cost_per_task_usd"], errors="coerce")
+    return (np.log10(tokens) - TOKENS_REF).where(tokens.notna(), np.log10(cost))
+
+
+def _counts(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Items and correct counts. Chart readings: effective items shrink so the binomial variance also
+    carries the stated reading error (var = p(1-p)/n + sd_read^2)."""
+    acc = pd.to_numeric(df["accuracy"], errors="coerce").to_numpy(float)
+    n = pd.to_numeric(df["n_items"], errors="coerce").to_numpy(float)
+    lo = pd.to_numeric(df.get("accuracy_low"), errors="coerce").to_numpy(float)
+    hi = pd.to_numeric(df.get("accuracy_high"), errors="coerce").to_numpy(float)
+    sd = np.where(np.isfinite(lo) & np.isfinite(hi), _sd90(lo, hi), 0.0)
+    pq = np.clip(acc * (1 - acc), 1e-6, None)
+    n_eff = np.where(sd > 0, np.floor(pq / (pq / n + sd**2)), n)
+    n_eff = np.maximum(n_eff, 1)
+    return n_eff.astype(np.int64), np.rint(acc * n_eff).astype(np.int64)
+
+
+def select_rows(df: pd.DataFrame, include_non_reasoning: bool) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Rows the model can place on both compute axes; the rest with the reason they were left out."""
+    dropped: dict[str, str] = {}
+    fam_bases = df.groupby("family")["base_model"].nunique()
+    multi = df["family"].map(fam_bases).gt(1)
+    no_rl = multi & df["rl_log10_rel"].isna()
+    for oid in df.loc[no_rl, "obs_id"]:
+        dropped[oid] = "family has several base models but this row has no relative RL compute"
+    keep = ~no_rl
+    if not include_non_reasoning:
+        nr = df["reasoning"].eq("no") & keep
+        for oid in df.loc[nr, "obs_id"]:
+            dropped[oid] = "non-reasoning model excluded by the spec"
+        keep &= ~nr
+    return df.loc[keep].reset_index(drop=True), dropped
+
+
+def build_design(df: pd.DataFrame, ref: Design | None = None) -> Design:
+    """Design for rows ``df``. Without ``ref`` the coordinates come from ``df`` (fitting); with ``ref``
+    rows are indexed into ``ref``'s coordinates and anything unknown gets -1 (prediction)."""
+    df = df.reset_index(drop=True).copy()
+    for col in ("rl_log10_rel", "rl_log10_rel_low", "rl_log10_rel_high", "inference_log10_rel",
+                "inference_log10_rel_low", "inference_log10_rel_high"):
+        df[col] = pd.to_numeric(df.get(col), errors="coerce")
+    meas = _measured_x(df)
+    group = df["base_model"] + "|" + df["benchmark"] + "|" + df["source"]
+    cell = df["benchmark"] + "|" + df["family"]
+
+    if ref is None:
+        benchmarks = sorted(df["benchmark"].unique())
+        families = sorted(df["family"].unique())
+        cells = sorted(cell.unique())
+        center = {b: float(np.nanmedian(meas[df["benchmark"] == b])) if meas[df["benchmark"] == b].notna().any()
+                  else 0.0 for b in benchmarks}
+    else:
+        benchmarks, families, cells, center = ref.benchmarks, ref.families, ref.cells, ref.benchmark_center
+    b_ix = {b: i for i, b in enumerate(benchmarks)}
+    f_ix = {f: i for i, f in enumerate(families)}
+    c_ix = {c: i for i, c in enumerate(cells)}
+
+    # RL axis: fixed relative values, or one latent per base model with a stated 90% range.
+    rl = df["rl_log10_rel"].fillna(0.0).to_numpy(float)
+    rl_sd = _sd90(df["rl_log10_rel_low"], df["rl_log10_rel_high"])
+    uncertain_rl = np.isfinite(rl_sd) & (rl_sd > 0)
+    if ref is None:
+        rl_bases = sorted(df.loc[uncertain_rl, "base_model"].unique())
+        first = df.loc[uncertain_rl].groupby("base_model").first()
+        rl_mu = first.loc[rl_bases, "rl_log10_rel"].to_numpy(float) if rl_bases else np.zeros(0)
+        rl_lsd = _sd90(first.loc[rl_bases, "rl_log10_rel_low"], first.loc[rl_bases, "rl_log10_rel_high"]) if rl_bases else np.zeros(0)
+    else:
+        rl_bases, rl_mu, rl_lsd = ref.rl_latents, ref.rl_latent_mu, ref.rl_latent_sd
+    rl_index = {b: i for i, b in enumerate(rl_bases)}
+    rl_latent = np.array([rl_index.get(b, -1) if u else -1 for b, u in zip(df["base_model"], uncertain_rl)])
+    # An uncertain base model unknown to ref keeps its point value (no posterior to draw from).
+    rl_fixed = np.where(rl_latent >= 0, 0.0, rl)
+
+    # Inference axis.
+    labels, budgets = zip(*(_label(s) for s in df["inference_setting"])) if len(df) else ((), ())
+    budgets = np.array(budgets, float)
+    rel = df["inference_log10_rel"]
+    rel_sd = _sd90(df["inference_log10_rel_low"], df["inference_log10_rel_high"])
+    uncertain_rel = rel.notna().to_numpy() & np.isfinite(rel_sd) & (rel_sd > 0)
+    measured = meas.notna().to_numpy()
+    if ref is None:
+        effort_labels = sorted({lab for lab in labels if lab is not None})
+        unmeasured_groups = set(group[~measured])
+        groups_per_cell = group.groupby(cell).nunique()
+        measured_groups = set(group[measured])
+        labelled = df["inference_setting"].str.startswith(("effort:", "budget:")).to_numpy()
+        n_lab_meas = group[measured & labelled].value_counts()
+        groups_per_cell = group.groupby(cell).nunique()
+        unmeasured_groups = set(group[~measured])
+        measured_groups = set(group[measured])
+        # Anchors measured groups: derived from their measured rows (calibration); latent otherwise.
+        derived = sorted(g for g in measured_groups
+                         if n_lab_meas.get(g, 0) >= 2 or (g in unmeasured_groups and n_lab_meas.get(g, 0) >= 1))
+        latent = sorted(g for g in unmeasured_groups - measured_groups
+                        if groups_per_cell[cell[group == g].iloc[0]] > 1)
+        anchors = derived + latent
+        n_derived = len(derived)
+        anchor_mu = np.array([center[g.split("|")[1]] for g in latent])
+        rel_ids = list(df.loc[uncertain_rel, "obs_id"])
+        rel_mu = rel[uncertain_rel].to_numpy(float)
+        rel_lsd = rel_sd[uncertain_rel]
+    else:
+        effort_labels, anchors, anchor_mu, n_derived = ref.effort_labels, ref.anchors, ref.anchor_mu, ref.n_derived
+        rel_ids, rel_mu, rel_lsd = ref.inf_rel_latents, ref.inf_rel_mu, ref.inf_rel_sd
+    l_ix = {lab: i for i, lab in enumerate(effort_labels)}
+    a_ix = {g: i for i, g in enumerate(anchors)}
+    r_ix = {o: i for i, o in enumerate(rel_ids)}
+
+    label_idx = np.array([l_ix.get(lab, -1) if lab is not None else -1 for lab in labels], dtype=np.int64)
+    unknown_label = np.array([lab is not None and lab not in l_ix for lab in labels], dtype=bool)
+    anchor_idx = np.array([a_ix.get(g, -1) for g in group], dtype=np.int64)
+    rel_idx = np.array([r_ix.get(o, -1) if u else -1 for o, u in zip(df["obs_id"], uncertain_rel)], dtype=np.int64)
+    base = np.array([center.get(b, 0.0) for b in df["benchmark"]])
+    inf_fixed = np.where(measured, meas.fillna(0.0).to_numpy(float),
+                         np.where(anchor_idx >= 0, 0.0, base) + np.where(rel_idx >= 0, 0.0, rel.fillna(0.0).to_numpy(float)))
+    # A label unknown to ref is treated as medium (offset 0): the prediction then says less than it seems.
+    unmeasured = ~measured
+    inf_anchor = np.where(unmeasured, anchor_idx, -1)
+    inf_label = np.where(unmeasured & ~unknown_label, label_idx, -1)
+    inf_budget = np.where(unmeasured, budgets, 0.0)
+    inf_rel = np.where(unmeasured, rel_idx, -1)
+
+    # Calibration: measured rows of groups whose anchor is derived from measurements.
+    cal = measured & (anchor_idx >= 0) & (anchor_idx < n_derived)
+    n, k = _counts(df) if "accuracy" in df and df["accuracy"].notna().all() else (
+        pd.to_numeric(df["n_items"], errors="coerce").to_numpy(np.int64), np.zeros(len(df), np.int64))
+
+    return Design(
+        benchmarks=list(benchmarks), families=list(families), cells=list(cells),
+        cell_benchmark=np.array([b_ix[c.split("|", 1)[0]] for c in cells], dtype=np.int64),
+        cell_family=np.array([f_ix[c.split("|", 1)[1]] for c in cells], dtype=np.int64),
+        obs_ids=list(df["obs_id"]),
+        obs_benchmark=np.array([b_ix.get(b, -1) for b in df["benchmark"]], dtype=np.int64),
+        obs_family=np.array([f_ix.get(f, -1) for f in df["family"]], dtype=np.int64),
+        obs_cell=np.array([c_ix.get(c, -1) for c in cell], dtype=np.int64),
+        floor=np.array([chance_floor(b) for b in df["benchmark"]]),
+        n=n, k=k,
+        rl_fixed=rl_fixed, rl_latent=rl_latent, rl_latents=list(rl_bases),
+        rl_latent_mu=np.asarray(rl_mu, float), rl_latent_sd=np.asarray(rl_lsd, float),
+        inf_fixed=inf_fixed, inf_anchor=inf_anchor, inf_label=inf_label, inf_budget=inf_budget,
+        inf_rel_latent=inf_rel, anchors=list(anchors), n_derived=n_derived, anchor_mu=np.asarray(anchor_mu, float),
+        effort_labels=list(effort_labels), inf_rel_latents=list(rel_ids),
+        inf_rel_mu=np.asarray(rel_mu, float), inf_rel_sd=np.asarray(rel_lsd, float),
+        cal_value=meas[cal].to_numpy(float), cal_anchor=anchor_idx[cal], cal_label=label_idx[cal],
+        cal_budget=budgets[cal], benchmark_center=dict(center),
+    )

@@ -1,0 +1,96 @@
+"""Numpy mirror of the model's linear predictor, for prediction, simulation and scenario anchors.
+
+Works on posterior arrays with a leading ``sample`` axis (chains stacked). Rows whose benchmark, family or
+cell the fit never saw draw the missing effects from the fitted population, so their intervals widen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+
+from rlforecast.model.design import Design
+
+
+def _take(arr: np.ndarray | None, idx: np.ndarray, n_samples: int) -> np.ndarray:
+    """arr[:, idx] with 0 where idx == -1 (arr may be None when the model has no such variable)."""
+    if arr is None or arr.shape[-1] == 0:
+        return np.zeros((n_samples, len(idx)))
+    out = arr[:, np.where(idx >= 0, idx, 0)]
+    return np.where(idx >= 0, out, 0.0)
+
+
+def population_slopes(post: dict, spec: dict, n_new: int, rng: np.random.Generator) -> np.ndarray:
+    """Log slopes (sample, n_new, axis) for benchmarks the fit never saw."""
+    s = post["log_slope_mu"].shape[0]
+    z = rng.standard_normal((s, n_new, 2))
+    if spec["model"]["pooling"] == "partial":
+        sd = post["log_slope_chol_stds"]  # (sample, 2)
+        corr = post["log_slope_chol_corr"][:, 0, 1]
+        l21 = corr * sd[:, 1]
+        l22 = np.sqrt(np.clip(1 - corr**2, 0, None)) * sd[:, 1]
+        rl = post["log_slope_mu"][:, None, 0] + sd[:, None, 0] * z[..., 0]
+        inf = post["log_slope_mu"][:, None, 1] + l21[:, None] * z[..., 0] + l22[:, None] * z[..., 1]
+        return np.stack([rl, inf], axis=-1)
+    prior = spec["priors"]["log_slope_mu"]
+    return prior["mu"] + prior["sigma"] * z
+
+
+def row_parameters(post: dict, d: Design, spec: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Per (sample, row): eta, slope_rl, slope_inf, floor, ceiling, x_rl, x_inf."""
+    s = post["alpha"].shape[0]
+    nrow = len(d.obs_ids)
+    b = d.obs_benchmark
+    known_b = b >= 0
+    new_b = ~known_b
+    pri = spec["priors"]
+
+    slope_rl = _take(post["slope_rl"], b, s)
+    slope_inf = _take(post["slope_inf"], b, s)
+    ceiling = _take(post["ceiling"], b, s)
+    mu_b = _take(post["benchmark_intercept"], b, s)
+    if new_b.any():
+        ls = population_slopes(post, spec, int(new_b.sum()), rng)
+        slope_rl[:, new_b] = np.exp(ls[..., 0])
+        slope_inf[:, new_b] = np.exp(ls[..., 1])
+        w = rng.standard_normal((s, int(new_b.sum())))
+        c = expit(post["ceiling_logit_mu"][:, None] + post["ceiling_logit_sd"][:, None] * w)
+        ceiling[:, new_b] = d.floor[new_b] + (1 - d.floor[new_b]) * c
+        bi = pri["benchmark_intercept"]
+        mu_b[:, new_b] = bi["mu"] + bi["sigma"] * rng.standard_normal((s, int(new_b.sum())))
+
+    alpha = _take(post["alpha"], d.obs_cell, s)
+    new_cell = d.obs_cell < 0
+    if new_cell.any():
+        f = d.obs_family[new_cell]
+        fam = np.where(f >= 0, _take(post["family_z"], f, s), rng.standard_normal((s, len(f))))
+        alpha[:, new_cell] = (mu_b[:, new_cell] + post["family_sd"][:, None] * fam
+                              + post["cell_sd"][:, None] * rng.standard_normal((s, len(f))))
+
+    x_rl = d.rl_fixed + _take(post.get("rl_rel"), d.rl_latent, s)
+    x_inf = (d.inf_fixed + _take(post.get("anchor"), d.inf_anchor, s)
+             + _take(post.get("effort_offset"), d.inf_label, s)
+             + _take(post.get("inf_rel"), d.inf_rel_latent, s))
+    if "budget_elasticity" in post:
+        x_inf = x_inf + post["budget_elasticity"][:, None] * d.inf_budget
+    eta = alpha + slope_rl * x_rl + slope_inf * x_inf
+    if "interaction" in post:
+        eta = eta + post["interaction"][:, None] * x_rl * x_inf
+    floor = np.broadcast_to(d.floor, (s, nrow))
+    return {"eta": eta, "slope_rl": slope_rl, "slope_inf": slope_inf, "floor": floor, "ceiling": ceiling,
+            "x_rl": x_rl, "x_inf": x_inf}
+
+
+def accuracy(params: dict[str, np.ndarray]) -> np.ndarray:
+    """Expected accuracy floor + (ceiling - floor) * logistic(eta)."""
+    return params["floor"] + (params["ceiling"] - params["floor"]) * expit(params["eta"])
+
+
+def observed_accuracy_draws(post: dict, params: dict, n_items: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Posterior predictive draws of observed accuracy (item noise and over-dispersion included)."""
+    p = np.clip(accuracy(params), 1e-9, 1 - 1e-9)
+    if "log_concentration" in post:
+        kappa = np.exp(post["log_concentration"])[:, None]
+        p = rng.beta(p * kappa, (1 - p) * kappa)
+    n = np.broadcast_to(np.asarray(n_items, np.int64), p.shape)
+    return rng.binomial(n, p) / n
