@@ -1,0 +1,152 @@
+"""Pure numpy array layer of the scenario propagation: compute paths, threshold crossings, accuracy.
+
+No xarray, no I/O. Conventions:
+
+- time is in years since the scenario start on a monthly grid ``t = arange(n_months) / 12``;
+- compute is in log10 units relative to the anchor setting (0 at the start), growth rates are log10 per year;
+- an arrival is a month index on that grid; the sentinel ``n_months`` means "not reached by the horizon".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_BLOCK = 1 << 13  # cells per search block: keeps the working set in cache
+
+
+def rl_path(t, growth, training_growth, cap_headroom, training_headroom):
+    """Delta log10 RL-training compute at times ``t`` (years).
+
+    RL grows at ``growth`` until it meets its cap, ``cap_headroom + training_growth * t`` (the cap is a fixed
+    multiple of pre-training compute, which itself stops at ``cap_headroom + training_headroom`` when a
+    training-run ceiling binds). A cap already exceeded today holds RL flat until training catches up.
+    Pass ``inf`` headrooms for "no cap". Parameters broadcast against ``t``; the path is non-decreasing.
+    """
+    cap = np.minimum(cap_headroom + training_growth * t, cap_headroom + training_headroom)
+    return np.minimum(growth * t, np.maximum(cap, 0.0))
+
+
+def inference_path(t, token_growth, budget_headroom, budget_growth, max_multiple):
+    """Delta log10 inference compute (tokens per task) at times ``t`` (years).
+
+    Tokens grow at ``token_growth`` but never beyond what the budget buys, ``budget_headroom + budget_growth
+    * t`` (budget growth plus falling cost per token), nor beyond the per-task cap ``max_multiple``. A budget
+    already exceeded today holds tokens flat. Pass ``inf`` for "no cap"; the path is non-decreasing.
+    """
+    budget = np.maximum(budget_headroom + budget_growth * t, 0.0)
+    return np.minimum(np.minimum(token_growth * t, budget), max_multiple)
+
+
+def threshold_eta(threshold, floor, ceiling):
+    """Linear-predictor value at which accuracy reaches ``threshold``: -inf at or below the floor, +inf at or
+    above the ceiling (never reached)."""
+    threshold, floor, ceiling = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (threshold, floor, ceiling)))
+    share = (threshold - floor) / (ceiling - floor)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.log(share) - np.log1p(-share)
+    return np.where(threshold >= ceiling, np.inf, np.where(threshold <= floor, -np.inf, z))
+
+
+def accuracy(eta, floor, ceiling):
+    """Predicted accuracy: floor + (ceiling - floor) * logistic(eta)."""
+    return floor + (ceiling - floor) / (1.0 + np.exp(-eta))
+
+
+def eta_at(eta_anchor, slope_rl, slope_inf, d_rl, d_inf):
+    """Linear predictor after moving ``d_rl`` / ``d_inf`` decades away from the anchor."""
+    return eta_anchor + slope_rl * d_rl + slope_inf * d_inf
+
+
+def first_crossing(eta_anchor, slope_rl, slope_inf, d_rl, d_inf, z):
+    """First month at which eta reaches ``z``, for every draw, benchmark and threshold at once.
+
+    Shapes: ``eta_anchor``, ``slope_rl``, ``slope_inf`` ``(..., benchmark)``; ``d_rl``, ``d_inf``
+    ``(..., time)``; ``z`` ``(..., benchmark, threshold)``; leading dims broadcast. Returns int64
+    ``(..., benchmark, threshold)`` month indices, ``n_months`` when never reached. A month counts as reached
+    when ``slope_rl * d_rl + slope_inf * d_inf >= z - eta_anchor``.
+
+    Slopes are positive and paths non-decreasing, so eta is monotone in time: a branchless binary search
+    (log2(n_months) vectorised steps over cache-sized blocks) replaces a scan over months.
+    """
+    n_bench, n_thr = z.shape[-2:]
+    n_time = d_rl.shape[-1]
+    batch = np.broadcast_shapes(eta_anchor.shape[:-1], slope_rl.shape[:-1], slope_inf.shape[:-1],
+                                d_rl.shape[:-1], d_inf.shape[:-1], z.shape[:-2])
+    cell = batch + (n_bench, n_thr)
+
+    def flat(x, shape):
+        return np.ascontiguousarray(np.broadcast_to(x, shape), dtype=float).ravel()
+
+    rl, inf = flat(d_rl, batch + (n_time,)), flat(d_inf, batch + (n_time,))
+    a, b = flat(slope_rl[..., None], cell), flat(slope_inf[..., None], cell)
+    need = flat(z, cell) - flat(eta_anchor[..., None], cell)
+    rows = np.repeat(np.arange(int(np.prod(batch, dtype=np.int64)), dtype=np.int64) * n_time, n_bench * n_thr)
+    months = np.empty_like(rows)
+    for start in range(0, rows.size, _BLOCK):
+        cells = slice(start, start + _BLOCK)
+        months[cells] = _search(rl, inf, a[cells], b[cells], need[cells], rows[cells], n_time)
+    return months.reshape(cell)
+
+
+def _search(rl, inf, a, b, need, rows, n_time):
+    """First month with ``a * rl + b * inf >= need`` in each row of the flat paths (``n_time``: never)."""
+    months = np.zeros_like(rows)  # every month before ``months`` is below the need
+    probe, gain, gain_inf, below = np.empty_like(rows), np.empty_like(a), np.empty_like(a), np.empty(a.shape, bool)
+    step = 1 << (n_time.bit_length() - 1)
+    while step:
+        # probe month ``months + step - 1``; probes past the horizon read the last month
+        np.add(np.minimum(months + (step - 1), n_time - 1, out=probe), rows, out=probe)
+        np.multiply(rl.take(probe, out=gain), a, out=gain)
+        np.multiply(inf.take(probe, out=gain_inf), b, out=gain_inf)
+        np.less(np.add(gain, gain_inf, out=gain), need, out=below)
+        np.add(months, np.multiply(below, step, out=probe), out=months)
+        step //= 2
+    return np.minimum(months, n_time)
+
+
+def first_crossing_loop(eta_anchor, slope_rl, slope_inf, d_rl, d_inf, z):
+    """Straightforward reference for :func:`first_crossing` (test oracle and benchmark baseline)."""
+    n_bench, n_thr = z.shape[-2:]
+    n_time = d_rl.shape[-1]
+    batch = np.broadcast_shapes(eta_anchor.shape[:-1], slope_rl.shape[:-1], slope_inf.shape[:-1],
+                                d_rl.shape[:-1], d_inf.shape[:-1], z.shape[:-2])
+    e0 = np.broadcast_to(eta_anchor, batch + (n_bench,))
+    a = np.broadcast_to(slope_rl, batch + (n_bench,))
+    b = np.broadcast_to(slope_inf, batch + (n_bench,))
+    rl = np.broadcast_to(d_rl, batch + (n_time,))
+    inf = np.broadcast_to(d_inf, batch + (n_time,))
+    zz = np.broadcast_to(z, batch + (n_bench, n_thr))
+    out = np.full(batch + (n_bench, n_thr), n_time, dtype=np.int64)
+    for idx in np.ndindex(*batch):
+        for j in range(n_bench):
+            for k in range(n_thr):
+                need = zz[idx][j, k] - e0[idx][j]
+                for m in range(n_time):
+                    if a[idx][j] * rl[idx][m] + b[idx][j] * inf[idx][m] >= need:
+                        out[idx][j, k] = m
+                        break
+    return out
+
+
+def count_months(months, n_months):
+    """Histogram of arrival months over the leading (draw) axis: ``(..., n_months + 1)`` counts, the last bin
+    being "never"."""
+    cells = months.reshape(months.shape[0], -1)
+    flat = np.arange(cells.shape[1]) * (n_months + 1) + cells
+    counts = np.bincount(flat.ravel(), minlength=cells.shape[1] * (n_months + 1))
+    return counts.reshape(months.shape[1:] + (n_months + 1,))
+
+
+def count_differences(months, reference, n_months):
+    """Joint outcomes of each scenario vs the reference scenario, per draw.
+
+    ``months``: ``(scenario, draw, ...)``. Returns counts ``(scenario, ..., 2 * n_months + 2)``: bins
+    ``0 .. 2 * n_months - 2`` hold the lag ``scenario - reference`` in months (offset by ``n_months - 1``)
+    where both arrive, then "only the scenario arrives", "only the reference arrives", "neither arrives".
+    """
+    ref = months[reference][None]
+    arrived, ref_arrived = months < n_months, ref < n_months
+    lag_bin = months - ref + (n_months - 1)
+    outcome = np.where(arrived & ref_arrived, lag_bin,
+                       np.where(arrived, 2 * n_months - 1, np.where(ref_arrived, 2 * n_months, 2 * n_months + 1)))
+    return count_months(np.moveaxis(outcome, 1, 0), 2 * n_months + 1)
