@@ -1,0 +1,185 @@
+"""``rlforecast forecast``: posterior x scenarios -> arrival-date tables, figures and provenance.
+
+All computation happens before any file is written; each file is then written atomically, so invalid input
+or a failed computation leaves ``out_dir`` untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from rlforecast import __version__
+from rlforecast.errors import ConvergenceError, InputError, Problem
+from rlforecast.io import sha256_file, write_bytes
+from rlforecast.scenarios import figures, tables
+from rlforecast.scenarios.propagate import accuracy_paths, arrival_counts, compute_paths, draw_params
+from rlforecast.scenarios.spec import Scenario, load_scenarios, load_thresholds
+
+DEFAULT_THRESHOLDS = Path(__file__).resolve().parents[3] / "data" / "thresholds.toml"
+DEFAULT_REFERENCE = "rl-to-parity"
+FAN_DRAWS = 400  # draws (evenly thinned) behind the accuracy fan charts
+
+
+def scenario_state(run, scenarios: list[Scenario]) -> xr.Dataset:
+    """Frontier state per scenario (anchor overrides differ), stacked along ``scenario``."""
+    from rlforecast.model.state import frontier_state
+
+    base = frontier_state(run, None)
+    known = [str(b) for b in base.benchmark.values]
+    problems = [Problem(sc.path, f"benchmark not in the fit (fit has: {', '.join(known)})", key=f"anchor.{b}")
+                for sc in scenarios for b in sc.anchors if b not in known]
+    if problems:
+        raise InputError(problems)
+    cache = {(): base}
+    for sc in scenarios:
+        key = tuple(sorted(sc.anchors.items()))
+        if key not in cache:
+            cache[key] = frontier_state(run, dict(key))
+    states = [cache[tuple(sorted(sc.anchors.items()))] for sc in scenarios]
+    return xr.concat(states, dim=xr.DataArray([sc.name for sc in scenarios], dims="scenario", name="scenario"),
+                     data_vars="all", coords="different", compat="equals", join="exact")
+
+
+def resample(state: xr.Dataset, n: int) -> xr.Dataset:
+    """``n`` draws from the posterior, evenly thinned (n < draws) or each repeated (n > draws)."""
+    idx = (np.arange(n) * state.sizes["sample"]) // n
+    return state.isel(sample=idx).assign_coords(sample=np.arange(n))
+
+
+def requested_thresholds(levels: dict[str, tuple[float, ...]]) -> xr.DataArray:
+    """Bool (benchmark, threshold) over the union of all levels: which pairs the tables report."""
+    union = sorted({x for lv in levels.values() for x in lv})
+    mask = [[x in lv for x in union] for lv in levels.values()]
+    return xr.DataArray(mask, dims=("benchmark", "threshold"),
+                        coords={"benchmark": list(levels), "threshold": union})
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def _footer(prov: dict) -> list[str]:
+    fit, diag = prov["fit"], prov["fit"].get("diagnostics", {})
+    lines = [f"{tables.UNCONVERGED}: sampler diagnostics failed; not for decisions."] if not prov["converged"] else []
+    lines += [
+        f"Fit: {fit['path']} (sha256 {fit['sha256'][:12]}); model {fit.get('model_id')}, spec {str(fit.get('spec_hash'))[:12]}, "
+        f"data {str(fit.get('data_sha256'))[:12]}, git {str(fit.get('git_commit'))[:12]}, sampler {fit.get('sampler')}, "
+        f"fit seed {fit.get('seed')}.",
+        "Diagnostics: " + ", ".join(f"{k} {v}" for k, v in sorted(diag.items())) + ".",
+        f"Forecast: seed {prov['seed']}, {prov['n_draws']} draws ({prov['n_posterior_draws']} posterior), "
+        f"grid {prov['start']} to end {prov['horizon']}, rlforecast {prov['package_version']}.",
+        "Scenarios: " + "; ".join(f"{s['name']} ({s['path']}, sha256 {s['sha256'][:12]})" for s in prov["scenarios"]) + ".",
+        f"Thresholds: {prov['thresholds']['path']} (sha256 {prov['thresholds']['sha256'][:12]}).",
+        f"Dates are the first month the predicted accuracy reaches the threshold; 'after {prov['horizon']}' "
+        "is probability mass not reached by the horizon, never dropped.",
+    ]
+    return lines
+
+
+def _jsonable(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return str(x)
+
+
+def forecast_command(fit_path, scenarios_path, out_dir, thresholds_path=None, seed=1, param_draws=None,
+                     scheduler=None, allow_unconverged=False, echo=print):
+    """Propagate a fitted posterior through compute scenarios; write tables, figures and provenance."""
+    from rlforecast.fit import load_run, provenance
+
+    scenarios = load_scenarios(scenarios_path)
+    if param_draws is not None and param_draws < 1:
+        raise InputError.at("--param-draws", f"must be a positive number of draws, got {param_draws}")
+    run = load_run(fit_path, allow_unconverged=allow_unconverged)
+    fit_prov = provenance(run)
+    converged = bool(fit_prov["diagnostics"]["passed"])
+    if not converged and not allow_unconverged:
+        raise ConvergenceError(f"{fit_path}: the fit failed its sampler diagnostics ({fit_prov['diagnostics']}); "
+                               "refit, or pass --allow-unconverged to inspect it (every output is then marked).")
+    state = scenario_state(run, scenarios)
+    thresholds_path = thresholds_path or DEFAULT_THRESHOLDS
+    levels = load_thresholds(thresholds_path, [str(b) for b in state.benchmark.values])
+    requested = requested_thresholds(levels)
+
+    n_posterior = state.sizes["sample"]
+    n = param_draws or n_posterior
+    state = resample(state, n)
+    params = draw_params(scenarios, n, seed)
+    names = [sc.name for sc in scenarios]
+    reference = names.index(DEFAULT_REFERENCE) if DEFAULT_REFERENCE in names else 0
+    first = scenarios[0]
+    start_month, horizon, n_months = first.start_month, first.horizon, first.n_months
+    counts = arrival_counts(state, params, requested, n_months, reference=reference, scheduler=scheduler)
+
+    thin = np.unique((np.arange(min(n, FAN_DRAWS)) * n) // min(n, FAN_DRAWS))
+    fan = accuracy_paths(state.isel(sample=thin), compute_paths(params.isel(sample=thin), n_months))
+    fan_q = fan.quantile(list(figures.FAN_QUANTILES), dim="sample")
+
+    prov = {
+        "command": "forecast",
+        "package_version": __version__,
+        "converged": converged,
+        "fit": {"path": str(fit_path), "sha256": sha256_file(fit_path), **fit_prov},
+        "seed": seed,
+        "n_posterior_draws": n_posterior,
+        "n_draws": n,
+        "start": first.start.isoformat(),
+        "horizon": horizon,
+        "reference_scenario": names[reference],
+        "scenarios": [{"name": sc.name, "path": sc.path, "sha256": sha256_file(sc.path),
+                       "description": sc.description} for sc in scenarios],
+        "thresholds": {"path": str(thresholds_path), "sha256": sha256_file(thresholds_path),
+                       "levels": {b: list(lv) for b, lv in levels.items()}},
+        "quantiles": list(tables.QUANTILES),
+    }
+    footer = _footer(prov)
+    title = "Capability arrival dates by scenario" + ("" if converged else f" ({tables.UNCONVERGED})")
+
+    files = {
+        "arrival_quantiles.csv": tables.csv_text(tables.QUANTILE_COLUMNS,
+                                                 tables.quantile_rows(counts, requested, start_month)),
+        "arrival_cdf.csv": tables.csv_text(tables.CDF_COLUMNS,
+                                           tables.cdf_rows(counts, requested, start_month, horizon)),
+        "scenario_diff.csv": tables.csv_text(tables.DIFF_COLUMNS, tables.diff_rows(counts, requested)),
+    }
+    header, rows = tables.policy_rows(counts, requested, start_month, horizon)
+    files["policy_table.md"] = tables.markdown(title, header, rows, footer)
+    files["policy_table.tex"] = tables.latex(title, header, rows, footer)
+    files["policy_table.xlsx"] = tables.xlsx_bytes(title, header, rows, prov)
+    years = (start_month + np.arange(n_months)) / 12
+    for bench in requested.benchmark.values:
+        bench_levels = levels[str(bench)]
+        suffix = "" if converged else f" — {tables.UNCONVERGED}"
+        fig = figures.fan_chart(fan_q.sel(benchmark=bench), years, bench_levels, f"{bench}: projected accuracy{suffix}")
+        for fmt, data in figures.render(fig).items():
+            files[f"fan_{_slug(str(bench))}.{fmt}"] = data
+        fig = figures.cdf_plot(counts.arrivals.sel(benchmark=bench), start_month, horizon, bench_levels,
+                               f"{bench}: arrival dates{suffix}")
+        for fmt, data in figures.render(fig).items():
+            files[f"cdf_{_slug(str(bench))}.{fmt}"] = data
+    prov["files"] = sorted(files)
+    files["provenance.json"] = json.dumps(prov, indent=2, sort_keys=True, default=_jsonable) + "\n"
+
+    for name, data in files.items():
+        write_bytes(Path(out_dir) / name, data if isinstance(data, bytes) else data.encode("utf-8"))
+    _summary(header, rows, levels, echo)
+    if not converged:
+        echo(f"WARNING: {tables.UNCONVERGED}: sampler diagnostics failed; every output is marked.")
+    echo(f"wrote {len(files)} files to {out_dir}")
+
+
+def _summary(header, rows, levels, echo):
+    """Median and 80% interval per scenario x benchmark at each benchmark's middle threshold."""
+    keep = [r for r in rows if float(r[2]) == levels[r[1]][len(levels[r[1]]) // 2]]
+    cols = [0, 1, 2, 3, 4, len(header) - 1]
+    table = [[header[c] for c in cols]] + [[r[c] for c in cols] for r in keep]
+    widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
+    for row in table:
+        echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())

@@ -1,0 +1,111 @@
+"""xarray layer over the kernels (named dims: sample, scenario, benchmark, threshold, time) and the Dask
+scale-out that reduces arrivals to exact monthly histograms chunk by chunk (bounded memory).
+
+``state`` is a ``frontier_state``-like Dataset: ``eta_anchor``, ``slope_rl``, ``slope_inf`` and ``ceiling``
+over ``sample`` x ``benchmark`` (optionally ``scenario``), ``floor`` over ``benchmark``.
+"""
+
+from __future__ import annotations
+
+import dask
+import numpy as np
+import xarray as xr
+
+from rlforecast.scenarios import kernels
+from rlforecast.scenarios.spec import PATH_PARAMS, Scenario, common_uniforms, draw_values, path_params
+
+CHUNK_SAMPLES = 1000
+
+
+def draw_params(scenarios: list[Scenario], n: int, seed: int) -> xr.Dataset:
+    """Log10 path coefficients per scenario and draw, from common random numbers (same seed, same draws)."""
+    keys = sorted({key for sc in scenarios for key in sc.values})
+    uniforms = common_uniforms(keys, n, seed)
+    per_scenario = [path_params(draw_values(sc, uniforms), n) for sc in scenarios]
+    return xr.Dataset(
+        {name: (("scenario", "sample"), np.stack([p[name] for p in per_scenario])) for name in PATH_PARAMS},
+        coords={"scenario": [sc.name for sc in scenarios], "sample": np.arange(n)},
+    )
+
+
+def compute_paths(params: xr.Dataset, n_months: int) -> xr.Dataset:
+    """``d_rl`` and ``d_inf`` (log10 compute relative to the anchor) on the monthly grid ``time`` (years since
+    start)."""
+    t = xr.DataArray(np.arange(n_months) / 12.0, dims="time")
+    d_rl = xr.apply_ufunc(kernels.rl_path, t, params.rl_growth, params.training_growth, params.cap_headroom,
+                          params.training_headroom)
+    d_inf = xr.apply_ufunc(kernels.inference_path, t, params.token_growth, params.budget_headroom,
+                           params.budget_growth, params.max_multiple)
+    return xr.Dataset({"d_rl": d_rl, "d_inf": d_inf}).transpose(..., "time")
+
+
+def threshold_eta(state: xr.Dataset, thresholds: xr.DataArray) -> xr.DataArray:
+    """Linear-predictor value each threshold needs, per draw and benchmark (+inf at or above the ceiling)."""
+    return xr.apply_ufunc(kernels.threshold_eta, thresholds.threshold, state.floor, state.ceiling)
+
+
+def arrival_months(state: xr.Dataset, paths: xr.Dataset, thresholds: xr.DataArray) -> xr.DataArray:
+    """First grid month reaching each threshold: int dims (scenario, sample, benchmark, threshold);
+    the value ``time`` size means "not by the horizon"."""
+    core = [["benchmark"]] * 3 + [["time"]] * 2 + [["benchmark", "threshold"]]
+    months = xr.apply_ufunc(kernels.first_crossing, state.eta_anchor, state.slope_rl, state.slope_inf,
+                            paths.d_rl, paths.d_inf, threshold_eta(state, thresholds),
+                            input_core_dims=core, output_core_dims=[["benchmark", "threshold"]])
+    return months.transpose("scenario", "sample", "benchmark", "threshold")
+
+
+def accuracy_paths(state: xr.Dataset, paths: xr.Dataset) -> xr.DataArray:
+    """Predicted accuracy over time: dims (scenario, sample, benchmark, time)."""
+    eta = kernels.eta_at(state.eta_anchor, state.slope_rl, state.slope_inf, paths.d_rl, paths.d_inf)
+    return kernels.accuracy(eta, state.floor, state.ceiling).transpose("scenario", "sample", "benchmark", "time")
+
+
+def _chunk_counts(state, params, thresholds, n_months, reference):
+    months = arrival_months(state, compute_paths(params, n_months), thresholds).values
+    return (kernels.count_months(np.moveaxis(months, 1, 0), n_months),
+            kernels.count_differences(months, reference, n_months))
+
+
+def _add(parts):
+    return tuple(sum(arrays) for arrays in zip(*parts))
+
+
+def arrival_counts(state: xr.Dataset, params: xr.Dataset, thresholds: xr.DataArray, n_months: int, *,
+                   reference: int = 0, chunk_samples: int | None = None, scheduler: str | None = None) -> xr.Dataset:
+    """Exact histograms of arrival months, propagated in sample chunks through Dask.
+
+    Returns ``arrivals`` (scenario, benchmark, threshold, month; month ``n_months`` = never) and, against
+    scenario number ``reference``: ``lag_counts`` (scenario, benchmark, threshold, lag in months) where both
+    arrive, and ``only_scenario``, ``only_reference``, ``neither`` counts. ``chunk_samples`` draws per task
+    (default ``CHUNK_SAMPLES``); ``scheduler``: address of a
+    dask.distributed scheduler; default: threads in this process. Integer counts make the result identical
+    whatever the chunking or scheduler.
+    """
+    n, chunk_samples = state.sizes["sample"], chunk_samples or CHUNK_SAMPLES
+    parts = [dask.delayed(_chunk_counts)(state.isel(sample=slice(i, i + chunk_samples)),
+                                         params.isel(sample=slice(i, i + chunk_samples)),
+                                         thresholds, n_months, reference)
+             for i in range(0, n, chunk_samples)]
+    total = dask.delayed(_add)(parts)
+    if scheduler is None:
+        arrivals, outcomes = total.compute(scheduler="threads")
+    else:
+        from distributed import Client
+
+        with Client(scheduler) as client:
+            arrivals, outcomes = client.compute(total).result()
+    cells = ("scenario", "benchmark", "threshold")
+    coords = {d: state[d].values if d != "threshold" else thresholds.threshold.values for d in cells}
+    coords["scenario"] = params.scenario.values
+    lag = n_months - 1
+    return xr.Dataset(
+        {
+            "arrivals": (cells + ("month",), arrivals),
+            "lag_counts": (cells + ("lag",), outcomes[..., : 2 * lag + 1]),
+            "only_scenario": (cells, outcomes[..., 2 * lag + 1]),
+            "only_reference": (cells, outcomes[..., 2 * lag + 2]),
+            "neither": (cells, outcomes[..., 2 * lag + 3]),
+        },
+        coords={**coords, "month": np.arange(n_months + 1), "lag": np.arange(-lag, lag + 1)},
+        attrs={"n_samples": n, "reference": str(params.scenario.values[reference])},
+    )
