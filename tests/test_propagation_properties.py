@@ -1,0 +1,120 @@
+"""Properties of the propagation kernels and the chunked counts (hypothesis, tiny arrays)."""
+
+import numpy as np
+import xarray as xr
+from conftest_scenarios import fake_state
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from rlforecast.scenarios import kernels, tables
+from rlforecast.scenarios.forecast import requested_thresholds
+from rlforecast.scenarios.propagate import arrival_counts, arrival_months, compute_paths
+
+finite = st.floats(-5, 5, allow_nan=False)
+positive = st.floats(0.05, 3, allow_nan=False)
+log_growth = st.floats(0, 1.5, allow_nan=False)
+headroom = st.one_of(st.just(np.inf), st.floats(-2, 4, allow_nan=False))
+SETTINGS = settings(max_examples=40, deadline=None)
+
+
+@st.composite
+def crossing_problem(draw):
+    n_s, n_b, n_k, n_t = (draw(st.integers(1, n)) for n in (4, 3, 3, 40))
+    steps = draw(arrays(float, (n_s, 2, n_t), elements=st.sampled_from([0.0, 0.0, 0.05, 0.1, 1 / 3, 0.5, 1.0])))
+    paths = np.cumsum(steps, axis=-1) - steps[..., :1]  # non-decreasing, 0 at the start
+    z = draw(arrays(float, (n_s, n_b, n_k), elements=st.one_of(finite, st.sampled_from([np.inf, -np.inf, 0.0]))))
+    return (draw(arrays(float, (n_s, n_b), elements=finite)), draw(arrays(float, (n_s, n_b), elements=positive)),
+            draw(arrays(float, (n_s, n_b), elements=positive)), paths[:, 0], paths[:, 1], z)
+
+
+@SETTINGS
+@given(crossing_problem())
+def test_vectorised_kernel_equals_the_loop(problem):
+    np.testing.assert_array_equal(kernels.first_crossing(*problem), kernels.first_crossing_loop(*problem))
+
+
+@SETTINGS
+@given(crossing_problem())
+def test_first_month_really_is_the_first(problem):
+    e0, a, b, rl, inf, z = problem
+    months = kernels.first_crossing(*problem)
+    n_t = rl.shape[-1]
+    eta = e0[:, :, None] + a[:, :, None] * rl[:, None, :] + b[:, :, None] * inf[:, None, :]  # (s, b, t)
+    for (s, j, k), m in np.ndenumerate(months):
+        reached = eta[s, j] >= z[s, j, k]
+        assert m == (int(np.argmax(reached)) if reached.any() else n_t)
+
+
+@SETTINGS
+@given(log_growth, log_growth, log_growth, headroom, headroom, headroom, st.floats(0, 2), finite, positive, positive,
+       st.floats(0.05, 0.99))
+def test_faster_growth_never_arrives_later(g_rl, g_inf, extra, cap, budget, max_mult, g_tr, e0, a, b, thr):
+    t = np.arange(60) / 12
+    z = kernels.threshold_eta(np.array([[thr]]), 0.0, 1.0)
+
+    def arrival(g_rl, g_inf):
+        d_rl = kernels.rl_path(t, g_rl, g_tr, cap, np.inf)
+        d_inf = kernels.inference_path(t, g_inf, budget, 0.3, abs(max_mult))
+        return kernels.first_crossing(np.array([e0]), np.array([a]), np.array([b]), d_rl, d_inf, z)[0, 0]
+
+    base = arrival(g_rl, g_inf)
+    assert arrival(g_rl + extra, g_inf) <= base
+    assert arrival(g_rl, g_inf + extra) <= base
+
+
+@SETTINGS
+@given(log_growth, headroom, log_growth, headroom)
+def test_paths_start_at_zero_and_never_decrease(g, cap, g_tr, training_headroom):
+    t = np.arange(120) / 12
+    for path in (kernels.rl_path(t, g, g_tr, cap, training_headroom), kernels.inference_path(t, g, cap, g_tr, 2.0)):
+        assert path[0] == 0 and np.all(np.diff(path) >= 0)
+
+
+@SETTINGS
+@given(crossing_problem())
+def test_a_higher_threshold_never_arrives_earlier(problem):
+    e0, a, b, rl, inf, z = problem
+    months = kernels.first_crossing(e0, a, b, rl, inf, np.sort(z, axis=-1))
+    assert np.all(np.diff(months, axis=-1) >= 0)
+
+
+@st.composite
+def small_forecast(draw):
+    n_s = draw(st.integers(1, 12))
+    state = fake_state(draw(arrays(float, (n_s, 2), elements=finite)), draw(arrays(float, (n_s, 2), elements=positive)),
+                       draw(arrays(float, (n_s, 2), elements=positive)),
+                       draw(arrays(float, (n_s, 2), elements=st.floats(0.5, 1.0))), [0.0, 0.25])
+    state = state.expand_dims(scenario=["s0", "s1"]).copy()
+    params = xr.Dataset(
+        {name: (("scenario", "sample"), draw(arrays(float, (2, n_s), elements=elements)))
+         for name, elements in (("rl_growth", log_growth), ("training_growth", log_growth),
+                                ("cap_headroom", headroom), ("training_headroom", headroom),
+                                ("token_growth", log_growth), ("budget_headroom", headroom),
+                                ("budget_growth", log_growth), ("max_multiple", st.floats(0, 3)))},
+        coords={"scenario": ["s0", "s1"], "sample": np.arange(n_s)})
+    levels = {"bench0": tuple(sorted(set(draw(st.lists(st.floats(0.05, 1.0), min_size=1, max_size=3))))),
+              "bench1": (0.5, 0.9)}
+    return state, params, requested_thresholds(levels), draw(st.integers(1, 5))
+
+
+@SETTINGS
+@given(small_forecast())
+def test_counts_keep_censored_mass_and_cdfs_are_monotone(problem):
+    state, params, requested, chunk = problem
+    n_months = 36
+    months = arrival_months(state, compute_paths(params, n_months), requested)
+    counts = arrival_counts(state, params, requested, n_months, chunk_samples=chunk)
+    n = state.sizes["sample"]
+    assert int(counts.arrivals.sum("month").min()) == int(counts.arrivals.sum("month").max()) == n
+    never = (months == n_months).mean("sample")
+    np.testing.assert_allclose(counts.arrivals.isel(month=-1) / n, never.transpose(*counts.arrivals.dims[:-1]))
+    cdf = tables.cdf_rows(counts, requested, start_month=2026 * 12, horizon=2028)
+    for i in range(0, len(cdf), 3):
+        p = [float(r[-1]) for r in cdf[i:i + 3]]
+        assert all(0 <= x <= 1 for x in p) and p == sorted(p)
+        cell = never.sel(scenario=cdf[i][0], benchmark=cdf[i][1])
+        assert abs(1 - p[-1] - float(cell.sel(threshold=float(cdf[i][2]), method="nearest"))) < 1e-5
+    for row in tables.diff_rows(counts, requested):
+        assert abs(sum(float(x) for x in row[-4:]) - 1) < 1e-5
+        assert (row[5] == "") == (float(row[4]) == 0)
