@@ -11,6 +11,7 @@ from rlforecast.errors import ConvergenceError, InputError
 
 EXIT_INPUT = 2
 EXIT_UNCONVERGED = 3
+SEED = click.IntRange(min=0)  # numpy and the samplers take non-negative seeds only
 
 
 def _clean_errors(fn):
@@ -71,11 +72,11 @@ def data_check(path):
 @click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False), help="Observations CSV.")
 @click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False), help="Model spec (models/*.toml).")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Run file to write (netCDF DataTree).")
-@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--seed", default=1, show_default=True, type=SEED)
 @click.option("--sampler", type=click.Choice(["nutpie", "pymc"]), default="nutpie", show_default=True)
-@click.option("--draws", type=int, default=None, help="Draws per chain (default: the spec's sampler settings).")
-@click.option("--tune", type=int, default=None, help="Tuning steps per chain (default: the spec's).")
-@click.option("--chains", type=int, default=None, help="Chains (default: the spec's).")
+@click.option("--draws", type=click.IntRange(min=1), default=None, help="Draws per chain (default: the spec's sampler settings).")
+@click.option("--tune", type=click.IntRange(min=1), default=None, help="Tuning steps per chain (default: the spec's).")
+@click.option("--chains", type=click.IntRange(min=1), default=None, help="Chains (default: the spec's).")
 @click.option("--allow-unconverged", is_flag=True, help="Write the run even if diagnostics fail (recorded in the file).")
 @click.option("--no-cache", is_flag=True, help="Refit even if a cached fit with the same data, spec and sampler settings exists.")
 @_clean_errors
@@ -91,7 +92,7 @@ def fit(data_path, model_path, out_path, seed, sampler, draws, tune, chains, all
 @click.option("--fit", "fit_path", required=True, type=click.Path(dir_okay=False))
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False), help="Rows in the observations schema.")
 @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False))
-@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--seed", default=1, show_default=True, type=SEED)
 @_clean_errors
 def predict(fit_path, input_path, output_path, seed):
     """Posterior predictive quantiles of observed accuracy for arbitrary rows."""
@@ -103,14 +104,16 @@ def predict(fit_path, input_path, output_path, seed):
 @main.command("exchange-rate")
 @click.option("--fit", "fit_path", required=True, type=click.Path(dir_okay=False))
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="Also write the table as CSV.")
-@click.option("--gpt-level-inference", type=float, default=1000.0, show_default=True,
+@click.option("--gpt-level-inference", type=click.FloatRange(min=1.0, min_open=True), default=1000.0, show_default=True,
               help="Inference multiple taken as one 'GPT level' (essay: about 1,000x).")
+@click.option("--allow-unconverged", is_flag=True, help="Accept a fit that failed its diagnostics (warns).")
 @_clean_errors
-def exchange_rate(fit_path, out_path, gpt_level_inference):
+def exchange_rate(fit_path, out_path, gpt_level_inference, allow_unconverged):
     """RL-vs-inference exchange rate per benchmark and pooled, beside the essay's claims."""
     from rlforecast.exchange import exchange_rate_command
 
-    exchange_rate_command(fit_path, out_path, gpt_level_inference=gpt_level_inference, echo=click.echo)
+    exchange_rate_command(fit_path, out_path, gpt_level_inference=gpt_level_inference,
+                          allow_unconverged=allow_unconverged, echo=click.echo)
 
 
 @main.command()
@@ -130,7 +133,7 @@ def compare(runs, out_path):
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False), default=None,
               help="Threshold TOML (default: data/thresholds.toml shipped with the package data).")
-@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--seed", default=1, show_default=True, type=SEED)
 @click.option("--param-draws", type=int, default=None, help="Scenario-parameter draws (default: one per posterior draw).")
 @click.option("--scheduler", default=None, help="dask.distributed scheduler address; default runs in process.")
 @click.option("--allow-unconverged", is_flag=True, help="Accept a fit that failed diagnostics (every table says so).")

@@ -24,8 +24,13 @@ from rlforecast.io import atomic_path, sha256_bytes
 from rlforecast.model.design import Design, build_design, select_rows
 from rlforecast.model.spec import parse_spec, spec_hash
 
-CACHE_DIR = Path(os.environ.get("RLFORECAST_CACHE", "runs/.cache"))
-SKIP_DIAGNOSTIC_VARS = ("log_slope_chol",)  # packed Cholesky factor: its zero/fixed entries have no R-hat
+
+
+def cache_dir() -> Path:
+    """Fits are cached by (data, spec, sampler settings) here; RLFORECAST_CACHE overrides."""
+    return Path(os.environ.get("RLFORECAST_CACHE", "runs/.cache"))
+
+SKIP_DIAGNOSTIC_VARS: tuple[str, ...] = ()
 
 
 def pin_blas_threads() -> None:
@@ -99,7 +104,7 @@ def ppc_coverage(run: xr.DataTree, seed: int) -> pd.DataFrame:
     post = posterior_arrays(run)
     rng = np.random.default_rng(seed)
     params = row_parameters(post, design, spec, rng)
-    draws = observed_accuracy_draws(post, params, design.n, rng)
+    draws = observed_accuracy_draws(params, design.n, rng)
     obs = design.k / design.n
     q = np.quantile(draws, [0.05, 0.25, 0.75, 0.95], axis=0)
     inside50 = (obs >= q[1]) & (obs <= q[2])
@@ -128,7 +133,7 @@ def sample(model, *, sampler: str, draws: int, tune: int, chains: int, target_ac
         compiled = nutpie.compile_pymc_model(model)
         compile_s = time.perf_counter() - t0
         idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
-                              target_accept=target_accept, progress_bar=progressbar)
+                              target_accept=target_accept, progress_bar=progressbar, save_warmup=False)
         return idata, compile_s
     with model:
         idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
@@ -157,6 +162,9 @@ def fit_observations(df: pd.DataFrame, spec: dict, spec_text: str, data_bytes: b
     t_sample = time.perf_counter() - t0
     with model:
         pm.compute_log_likelihood(idata, progressbar=False)
+    obs = {"obs": design.obs_ids}
+    idata["observed_data"] = xr.DataTree(xr.Dataset({"correct": ("obs", design.k)}, coords=obs))
+    idata["constant_data"] = xr.DataTree(xr.Dataset({"n_items": ("obs", design.n)}, coords=obs))
     diag = diagnose(idata, spec["diagnostics"])
     idata.attrs.clear()
     idata.attrs.update({
@@ -217,6 +225,12 @@ def load_run(path, allow_unconverged: bool = False) -> xr.DataTree:
     return run
 
 
+def unconverged_warning(run: xr.DataTree, echo) -> None:
+    """Say loudly that results come from a fit that failed its diagnostics."""
+    if not provenance(run)["diagnostics"]["passed"]:
+        echo("WARNING: UNCONVERGED FIT: this run failed its sampler diagnostics; results are for exploration only")
+
+
 def format_diagnostics(diag: dict, thresholds: dict) -> str:
     def mark(ok):
         return "ok" if ok else "FAIL"
@@ -246,11 +260,17 @@ def fit_command(data_path, model_path, out_path, *, seed, sampler, draws, tune, 
 
     df = read_observations(data_path)
     spec, spec_text = load_spec(model_path)
+    used, dropped = select_rows(df, spec["model"]["include_non_reasoning"])
+    if used.empty:  # nothing to fit: say why instead of failing inside the sampler
+        reasons = sorted(set(dropped.values()))
+        column = "reasoning" if all("non-reasoning" in r for r in reasons) else "rl_log10_rel"
+        raise InputError.at(data_path, f"no row can be fitted by model '{spec['model']['id']}' ({model_path}): all "
+                            f"{len(df)} rows are left out ({'; '.join(reasons)})", column=column)
     data_bytes = Path(data_path).read_bytes()
     s = spec["sampler"]
     settings = {"sampler": sampler, "draws": draws or s["draws"], "tune": tune or s["tune"],
                 "chains": chains or s["chains"], "seed": seed}
-    cached = CACHE_DIR / f"{cache_key(data_bytes, spec, settings)}.nc"
+    cached = cache_dir() / f"{cache_key(data_bytes, spec, settings)}.nc"
     if use_cache and cached.is_file():
         echo(f"reusing cached fit {cached} (same data, spec and sampler settings)")
         run = xr.open_datatree(cached, engine="h5netcdf").load()

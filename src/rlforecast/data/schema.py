@@ -117,6 +117,10 @@ def _read_text_table(path) -> pd.DataFrame:
     data = path.read_bytes()
     if not data.strip():
         raise InputError.at(path, f"file is empty; expected a CSV header ({','.join(NAMES[:4])},...) and data rows")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(data) >= 4 and b"\x00" not in data[:64:2]
+                                                   and not data[1:64:2].strip(b"\x00")):
+        raise InputError.at(path, "file is UTF-16 encoded (e.g. saved as 'Unicode Text'); expected UTF-8 CSV text "
+                                  "(save the file as 'CSV UTF-8')")
     if b"\x00" in data:
         raise InputError.at(path, "file looks binary (contains NUL bytes); expected UTF-8 CSV text")
     try:

@@ -2,7 +2,7 @@
 
     p = floor + (ceiling - floor) * logistic(eta)
     eta = alpha[benchmark, family] + slope_rl[benchmark] * x_rl + slope_inf[benchmark] * x_inf
-    log([slope_rl, slope_inf])[benchmark] ~ MvNormal(log_slope_mu, LKJ-Cholesky)   (non-centred)
+    log([slope_rl, slope_inf])[benchmark] ~ MvNormal(log_slope_mu, diag(sd) LKJ(eta) diag(sd))
     correct ~ BetaBinomial(n_items, p * kappa, (1 - p) * kappa)
 
 Slopes are positive (more compute never lowers expected accuracy) and pooled on the log scale, so the
@@ -44,11 +44,15 @@ def build_model(design: Design, spec: dict) -> pm.Model:
         # --- slopes (log scale), pooled across benchmarks
         mu = pm.Normal("log_slope_mu", pri["log_slope_mu"]["mu"], pri["log_slope_mu"]["sigma"], dims="axis")
         if opts["pooling"] == "partial":
-            chol, _, _ = pm.LKJCholeskyCov(
-                "log_slope_chol", eta=pri["slope_corr_eta"], n=2,
-                sd_dist=pm.HalfNormal.dist(pri["log_slope_sd"]["sigma"], shape=2), compute_corr=True)
-            z = pm.Normal("log_slope_z", 0.0, 1.0, dims=("benchmark", "axis"))
-            log_slope = pm.Deterministic("log_slope", mu + z @ chol.T, dims=("benchmark", "axis"))
+            # Bivariate normal over benchmarks with an LKJ(eta) correlation, written as inference slope
+            # (centred: well identified by effort sweeps) then RL slope given it (non-centred: RL data are thin).
+            sd = pm.HalfNormal("log_slope_sd", pri["log_slope_sd"]["sigma"], dims="axis")
+            rho = pm.Deterministic("slope_corr", 2 * pm.Beta("slope_corr_01", pri["slope_corr_eta"], pri["slope_corr_eta"]) - 1)
+            log_inf = pm.Normal("log_slope_inf", mu[1], sd[1], dims="benchmark")
+            z_rl = pm.Normal("log_slope_rl_z", 0.0, 1.0, dims="benchmark")
+            z_inf = (log_inf - mu[1]) / sd[1]
+            log_rl = mu[0] + sd[0] * (rho * z_inf + pt.sqrt(1 - rho**2) * z_rl)
+            log_slope = pm.Deterministic("log_slope", pt.stack([log_rl, log_inf], axis=1), dims=("benchmark", "axis"))
             pooled_log_ratio = mu[0] - mu[1]
         else:
             z = pm.Normal("log_slope_z", 0.0, 1.0, dims=("benchmark", "axis"))
@@ -95,8 +99,12 @@ def build_model(design: Design, spec: dict) -> pm.Model:
         p = pt.clip(p, 1e-9, 1 - 1e-9)
 
         if opts["likelihood"] == "beta_binomial":
-            log_kappa = pm.Normal("log_concentration", pri["log_concentration"]["mu"], pri["log_concentration"]["sigma"])
-            kappa = pt.exp(log_kappa)
+            # Over-dispersion beyond item noise (harness, prompt and grading differences), per benchmark.
+            k_mu = pm.Normal("log_concentration_mu", pri["log_concentration_mu"]["mu"], pri["log_concentration_mu"]["sigma"])
+            k_sd = pm.HalfNormal("log_concentration_sd", pri["log_concentration_sd"]["sigma"])
+            k_z = pm.Normal("log_concentration_z", 0.0, 1.0, dims="benchmark")
+            log_kappa = pm.Deterministic("log_concentration", k_mu + k_sd * k_z, dims="benchmark")
+            kappa = pt.exp(log_kappa)[b]
             pm.BetaBinomial("correct", alpha=p * kappa, beta=(1 - p) * kappa, n=d.n, observed=d.k, dims="obs")
         else:
             pm.Binomial("correct", n=d.n, p=p, observed=d.k, dims="obs")
@@ -104,9 +112,8 @@ def build_model(design: Design, spec: dict) -> pm.Model:
 
 
 def _take(vec, idx: np.ndarray):
-    """vec[idx] with 0 where idx == -1."""
-    safe = np.where(idx >= 0, idx, 0)
-    return pt.switch(idx >= 0, vec[safe], 0.0)
+    """vec[idx] with 0 where idx == -1: index -1 lands on an appended zero (much cheaper than a switch)."""
+    return pt.concatenate([vec, pt.zeros(1)])[idx]
 
 
 def _inference_latents(d: Design, pri: dict):

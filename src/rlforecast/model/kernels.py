@@ -25,12 +25,10 @@ def population_slopes(post: dict, spec: dict, n_new: int, rng: np.random.Generat
     s = post["log_slope_mu"].shape[0]
     z = rng.standard_normal((s, n_new, 2))
     if spec["model"]["pooling"] == "partial":
-        sd = post["log_slope_chol_stds"]  # (sample, 2)
-        corr = post["log_slope_chol_corr"][:, 0, 1]
-        l21 = corr * sd[:, 1]
-        l22 = np.sqrt(np.clip(1 - corr**2, 0, None)) * sd[:, 1]
-        rl = post["log_slope_mu"][:, None, 0] + sd[:, None, 0] * z[..., 0]
-        inf = post["log_slope_mu"][:, None, 1] + l21[:, None] * z[..., 0] + l22[:, None] * z[..., 1]
+        sd, rho = post["log_slope_sd"], post["slope_corr"]
+        inf = post["log_slope_mu"][:, None, 1] + sd[:, None, 1] * z[..., 1]
+        rl = post["log_slope_mu"][:, None, 0] + sd[:, None, 0] * (
+            rho[:, None] * z[..., 1] + np.sqrt(1 - rho[:, None] ** 2) * z[..., 0])
         return np.stack([rl, inf], axis=-1)
     prior = spec["priors"]["log_slope_mu"]
     return prior["mu"] + prior["sigma"] * z
@@ -77,8 +75,15 @@ def row_parameters(post: dict, d: Design, spec: dict, rng: np.random.Generator) 
     if "interaction" in post:
         eta = eta + post["interaction"][:, None] * x_rl * x_inf
     floor = np.broadcast_to(d.floor, (s, nrow))
-    return {"eta": eta, "slope_rl": slope_rl, "slope_inf": slope_inf, "floor": floor, "ceiling": ceiling,
-            "x_rl": x_rl, "x_inf": x_inf}
+    out = {"eta": eta, "slope_rl": slope_rl, "slope_inf": slope_inf, "floor": floor, "ceiling": ceiling,
+           "x_rl": x_rl, "x_inf": x_inf}
+    if "log_concentration" in post:
+        log_kappa = _take(post["log_concentration"], b, s)
+        if new_b.any():
+            log_kappa[:, new_b] = (post["log_concentration_mu"][:, None] + post["log_concentration_sd"][:, None]
+                                   * rng.standard_normal((s, int(new_b.sum()))))
+        out["kappa"] = np.exp(log_kappa)
+    return out
 
 
 def accuracy(params: dict[str, np.ndarray]) -> np.ndarray:
@@ -86,11 +91,24 @@ def accuracy(params: dict[str, np.ndarray]) -> np.ndarray:
     return params["floor"] + (params["ceiling"] - params["floor"]) * expit(params["eta"])
 
 
-def observed_accuracy_draws(post: dict, params: dict, n_items: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def observed_accuracy_draws(params: dict, n_items: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Posterior predictive draws of observed accuracy (item noise and over-dispersion included)."""
     p = np.clip(accuracy(params), 1e-9, 1 - 1e-9)
-    if "log_concentration" in post:
-        kappa = np.exp(post["log_concentration"])[:, None]
-        p = rng.beta(p * kappa, (1 - p) * kappa)
+    if "kappa" in params:
+        p = rng.beta(p * params["kappa"], (1 - p) * params["kappa"])
     n = np.broadcast_to(np.asarray(n_items, np.int64), p.shape)
     return rng.binomial(n, p) / n
+
+
+def derived_anchors(d: Design, offset: np.ndarray | None, elasticity: np.ndarray | None) -> np.ndarray:
+    """(sample, n_derived) anchors of calibration groups: mean of measured x net of label offsets
+    (the numpy mirror of the model's derived anchors)."""
+    s = 1 if offset is None else offset.shape[0]
+    resid = np.broadcast_to(d.cal_value, (s, len(d.cal_value))).copy()
+    if offset is not None:
+        resid -= _take(offset, d.cal_label, s)
+    if elasticity is not None:
+        resid -= elasticity[:, None] * d.cal_budget
+    out = np.zeros((s, d.n_derived))
+    np.add.at(out.T, d.cal_anchor, resid.T)
+    return out / np.bincount(d.cal_anchor, minlength=d.n_derived)

@@ -39,7 +39,11 @@ def scenario_state(run, scenarios: list[Scenario]) -> xr.Dataset:
     for sc in scenarios:
         key = tuple(sorted(sc.anchors.items()))
         if key not in cache:
-            cache[key] = frontier_state(run, dict(key))
+            try:
+                cache[key] = frontier_state(run, dict(key))
+            except InputError as err:  # the anchor check knows the key, not the scenario file: name the file
+                raise InputError([Problem(sc.path, p.message, row=p.row, column=p.column, key=p.key)
+                                  for p in err.problems]) from None
     states = [cache[tuple(sorted(sc.anchors.items()))] for sc in scenarios]
     return xr.concat(states, dim=xr.DataArray([sc.name for sc in scenarios], dims="scenario", name="scenario"),
                      data_vars="all", coords="different", compat="equals", join="exact")

@@ -1,0 +1,59 @@
+"""Today's frontier per benchmark, as posterior draws: the starting point of every scenario."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from rlforecast.errors import InputError
+
+
+def frontier_rows(df: pd.DataFrame, anchors: dict[str, str] | None = None) -> pd.DataFrame:
+    """One observed row per benchmark: the given anchor model id, else the best observed accuracy
+    (ties -> latest release)."""
+    anchors = anchors or {}
+    picked = []
+    for bench, rows in df.groupby("benchmark", sort=True):
+        if bench in anchors:
+            hit = rows[rows["model_id"] == anchors[bench]]
+            if hit.empty:
+                raise InputError.at("<scenario anchors>", f"model id '{anchors[bench]}' has no observation on "
+                                    f"benchmark '{bench}'", key=f"anchor.{bench}")
+            picked.append(hit.iloc[0])
+            continue
+        acc = pd.to_numeric(rows["accuracy"])
+        best = rows[acc == acc.max()].sort_values(["release_date", "obs_id"], na_position="first")
+        picked.append(best.iloc[-1])
+    return pd.DataFrame(picked).reset_index(drop=True)
+
+
+def frontier_state(run: xr.DataTree, anchors: dict[str, str] | None = None, seed: int = 0) -> xr.Dataset:
+    """Posterior draws of eta, slopes, floor and ceiling at each benchmark's anchor setting.
+
+    Dims: ``sample`` (chains x draws) and ``benchmark``; coords ``anchor_model`` and ``anchor_date``.
+    """
+    from rlforecast.fit import posterior_arrays, run_inputs
+    from rlforecast.model.design import build_design
+    from rlforecast.model.kernels import row_parameters
+
+    df, spec, ref = run_inputs(run)
+    rows = frontier_rows(df, anchors)
+    design = build_design(rows, ref=ref)
+    params = row_parameters(posterior_arrays(run), design, spec, np.random.default_rng(seed))
+    dims = ("sample", "benchmark")
+    return xr.Dataset(
+        {
+            "eta_anchor": (dims, params["eta"]),
+            "slope_rl": (dims, params["slope_rl"]),
+            "slope_inf": (dims, params["slope_inf"]),
+            "floor": (("benchmark",), design.floor),
+            "ceiling": (dims, params["ceiling"]),
+        },
+        coords={
+            "sample": np.arange(params["eta"].shape[0]),
+            "benchmark": list(rows["benchmark"]),
+            "anchor_model": ("benchmark", list(rows["model_id"])),
+            "anchor_date": ("benchmark", [str(d) if isinstance(d, str) else "" for d in rows["release_date"]]),
+        },
+    )

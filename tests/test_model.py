@@ -1,0 +1,215 @@
+"""Model layer: spec validation, design, numpy/PyMC agreement, priors, recovery, predict, exchange rate."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from scipy.stats import betabinom
+
+from rlforecast.cli import main
+from rlforecast.errors import InputError
+from rlforecast.fit import load_run as real_load_run
+from rlforecast.model.design import build_design, select_rows
+from rlforecast.model.spec import load_spec, parse_spec, spec_hash
+
+from conftest import BENCHMARKS, REPO, TRUE_SLOPE_INF, TRUE_SLOPE_RL
+
+MODELS = sorted((REPO / "models").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", MODELS, ids=lambda p: p.stem)
+def test_shipped_specs_load(path):
+    spec, _ = load_spec(path)
+    assert spec["model"]["id"] == path.stem
+
+
+def test_spec_rejects_unknown_key_with_hint_and_lists_all_problems():
+    text = (REPO / "models/baseline.toml").read_text()
+    text = text.replace("pooling =", "poolling =").replace("draws = 1000", "draws = -3")
+    with pytest.raises(InputError) as err:
+        parse_spec(text, "models/typo.toml")
+    msg = err.value.report()
+    assert "models/typo.toml, key 'model.poolling': unknown key (did you mean 'pooling'?)" in msg
+    assert "key 'model.pooling': missing key" in msg
+    assert "key 'sampler.draws'" in msg
+
+
+def test_spec_hash_ignores_comments_but_not_values():
+    text = (REPO / "models/baseline.toml").read_text()
+    a = parse_spec(text)
+    b = parse_spec("# a comment\n" + text)
+    c = parse_spec(text.replace("cell_sd = { sigma = 1.0 }", "cell_sd = { sigma = 1.1 }"))
+    assert spec_hash(a) == spec_hash(b) != spec_hash(c)
+
+
+def test_design_on_shipped_data_places_compute_honestly():
+    from rlforecast.data.schema import read_observations
+
+    df = read_observations(REPO / "data/observations.csv")
+    used, dropped = select_rows(df, include_non_reasoning=False)
+    d = build_design(used)
+    # R1-Zero start/end cannot be placed on a log RL axis: left out, with a reason.
+    assert any("no relative RL compute" in why for why in dropped.values())
+    assert "o3-2025-04-16" in d.rl_latents  # o3 ~ 10x o1 RL (E09), uncertain -> latent
+    assert {"low", "high"} <= set(d.effort_labels)
+    assert len(d.cal_value) > 100  # ARC cost ratios + Epoch tokens calibrate effort labels
+    chart = [i for i, o in enumerate(d.obs_ids) if o.startswith("essay:E0")]
+    assert chart and all(d.n[i] < 30 for i in chart)  # reading error shrinks effective items
+    assert np.all((d.k >= 0) & (d.k <= d.n))
+
+
+def test_numpy_predictor_matches_pymc_log_likelihood(fitted_run):
+    """The numpy mirror (used by predict and scenarios) reproduces the PyMC model's pointwise log-lik."""
+    from rlforecast.fit import load_run, posterior_arrays, run_inputs
+    from rlforecast.model.kernels import accuracy, row_parameters
+
+    run = load_run(fitted_run, allow_unconverged=True)
+    _, spec, d = run_inputs(run)
+    post = posterior_arrays(run)
+    params = row_parameters(post, d, spec, np.random.default_rng(0))
+    p, kappa = accuracy(params)[:50], params["kappa"][:50]
+    ll_np = betabinom.logpmf(d.k, d.n, p * kappa, (1 - p) * kappa)
+    ll_pm = run["log_likelihood"]["correct"].values.reshape(-1, len(d.obs_ids))[:50]
+    np.testing.assert_allclose(ll_np, ll_pm, rtol=1e-6, atol=1e-6)
+
+
+def test_prior_predictive_gives_plausible_accuracy_curves():
+    """Priors alone: accuracies spread over (0, 1) without piling up at 0 or 1; exchange rate centred on 1."""
+    import pymc as pm
+
+    from rlforecast.data.schema import read_observations
+    from rlforecast.model.build import build_model
+
+    spec, _ = load_spec(REPO / "models/baseline.toml")
+    used, _ = select_rows(read_observations(REPO / "data/observations.csv"), False)
+    d = build_design(used)
+    with build_model(d, spec):
+        prior = pm.sample_prior_predictive(draws=300, random_seed=4)
+    acc = prior["prior_predictive"]["correct"].values.reshape(300, -1) / d.n
+    assert 0.2 < np.median(acc) < 0.8
+    assert np.mean((acc > 0.02) & (acc < 0.98)) > 0.6
+    ratio = prior["prior"]["exchange_rate_pooled"].values.ravel()
+    assert 0.7 < np.median(ratio) < 1.4  # the essay's 0.5 is not built in
+    assert np.quantile(ratio, 0.05) < 0.5 < np.quantile(ratio, 0.95)
+
+
+def test_fit_recovers_known_slopes_and_exchange_rate(fitted_run):
+    from rlforecast.fit import load_run
+
+    post = load_run(fitted_run, allow_unconverged=True)["posterior"]
+    inside = []
+    for name, truth in [("slope_rl", TRUE_SLOPE_RL), ("slope_inf", TRUE_SLOPE_INF),
+                        ("exchange_rate", TRUE_SLOPE_RL / TRUE_SLOPE_INF)]:
+        q = post[name].quantile([0.05, 0.95], dim=("chain", "draw")).sel(benchmark=sorted(BENCHMARKS)).values
+        inside += list((q[0] <= truth) & (truth <= q[1]))
+    assert np.mean(inside) >= 0.75, inside  # 12 checks at 90%: expect ~11
+
+
+def test_fit_records_diagnostics_coverage_and_provenance(fitted_run):
+    from rlforecast.fit import load_run, provenance
+
+    run = load_run(fitted_run, allow_unconverged=True)
+    prov = provenance(run)
+    assert set(prov["diagnostics"]) >= {"rhat_max", "ess_bulk_min", "ess_tail_min", "divergences", "bfmi_min", "passed"}
+    assert len(prov["data_sha256"]) == 64 and prov["seed"] == 3 and prov["sampler"]["sampler"] == "nutpie"
+    cov = run["ppc_coverage"].to_dataset().to_dataframe()
+    assert 0.6 <= cov.loc["all", "cover90"] <= 1.0 and 0.3 <= cov.loc["all", "cover50"] <= 0.75
+    assert {"posterior", "sample_stats", "log_likelihood", "observed_data"} <= set(run.children)
+
+
+def _predict(fitted_run, tmp_path, rows):
+    from rlforecast.data.build import to_csv_text
+
+    inp, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    inp.write_text(to_csv_text(rows))
+    res = CliRunner().invoke(main, ["predict", "--fit", str(fitted_run), "--input", str(inp), "--output", str(out)])
+    return res, out
+
+
+def test_predict_unseen_settings_and_families_get_wider_intervals(fitted_run, simulated, tmp_path, monkeypatch):
+    import rlforecast.fit as fit
+
+    monkeypatch.setattr(fit, "load_run", lambda p, allow_unconverged=False: _load(p))
+    df, _ = simulated
+    seen = df[(df.benchmark == "gpqa_diamond") & (df.family == "fam05")].head(1).copy()
+    new_setting = seen.copy()
+    new_setting["obs_id"], new_setting["inference_setting"] = "new:xhigh", "effort:xhigh"
+    new_family = seen.copy()
+    new_family["obs_id"], new_family["family"], new_family["base_model"] = "new:fam", "unseen-fam", "unseen-base"
+    new_bench = seen.copy()
+    new_bench["obs_id"], new_bench["benchmark"] = "new:bench", "brand_new_benchmark"
+    rows = pd.concat([seen, new_setting, new_family, new_bench])
+    res, out = _predict(fitted_run, tmp_path, rows)
+    assert res.exit_code == 0, res.output
+    pred = pd.read_csv(out)
+    assert list(pred.columns[-6:]) == ["pred_mean", "pred_q05", "pred_q25", "pred_q50", "pred_q75", "pred_q95"]
+    width = (pred["pred_q95"] - pred["pred_q05"]).to_numpy()
+    assert width[2] > width[0] and width[3] > width[0]
+    assert (pred["pred_q05"] <= pred["pred_q50"]).all() and (pred["pred_q50"] <= pred["pred_q95"]).all()
+
+
+def _load(path):
+    """Load a run even if the small test fit missed a diagnostic threshold (those are tested elsewhere)."""
+    return real_load_run(path, allow_unconverged=True)
+
+
+def test_exchange_rate_table_has_benchmarks_and_pooled_row(fitted_run, tmp_path, monkeypatch):
+    import rlforecast.fit as fit
+
+    monkeypatch.setattr(fit, "load_run", lambda p, allow_unconverged=False: _load(p))
+    out = tmp_path / "xr.csv"
+    res = CliRunner().invoke(main, ["exchange-rate", "--fit", str(fitted_run), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(out)
+    assert list(table["benchmark"]) == sorted(BENCHMARKS) + ["pooled"]
+    assert (table["ratio_q05"] <= table["ratio_median"]).all() and (table["ratio_median"] <= table["ratio_q95"]).all()
+    np.testing.assert_allclose(table["essay_ratio"], 0.5)
+    np.testing.assert_allclose(table["essay_rl_multiple_per_gpt_level"], 1e6)
+    # derived statements follow from the ratio draws: 10x RL ~ 10^ratio x inference (monotone transform)
+    np.testing.assert_allclose(table["inf_multiple_per_10x_rl_median"], 10 ** table["ratio_median"], rtol=1e-5)
+
+
+def test_unconverged_fit_exits_nonzero_marks_file_and_is_refused(simulated, tmp_path, monkeypatch):
+    from rlforecast.data.build import to_csv_text
+
+    monkeypatch.setenv("RLFORECAST_CACHE", str(tmp_path / "cache"))
+    df, _ = simulated
+    data = tmp_path / "sim.csv"
+    data.write_text(to_csv_text(df))
+    out = tmp_path / "bad.nc"
+    res = CliRunner().invoke(main, ["fit", "--data", str(data), "--model", str(REPO / "models/baseline.toml"),
+                                    "--out", str(out), "--draws", "15", "--tune", "15", "--chains", "2"])
+    assert res.exit_code == 3 and "FAILED" in res.output
+    assert out.is_file()  # kept for inspection, marked as failed
+    res2, _ = _predict(out, tmp_path, df.head(2))
+    assert res2.exit_code == 2 and "--allow-unconverged" in res2.output and "Traceback" not in res2.output
+
+
+def test_run_file_checks(fitted_run, tmp_path):
+    from rlforecast.fit import load_run
+
+    truncated = tmp_path / "trunc.nc"
+    truncated.write_bytes(Path(fitted_run).read_bytes()[:5000])
+    with pytest.raises(InputError, match="not a readable rlforecast run file"):
+        load_run(truncated)
+    run = _load(fitted_run)
+    run.attrs["spec_toml"] = run.attrs["spec_toml"].replace("cell_sd = { sigma = 1.0 }", "cell_sd = { sigma = 2.0 }")
+    from rlforecast.fit import write_run
+
+    other = tmp_path / "other.nc"
+    write_run(run, other)
+    with pytest.raises(InputError, match="different spec"):
+        load_run(other, allow_unconverged=True)
+
+
+def test_compare_reports_loo_table(fitted_run):
+    from rlforecast.compare import compare_runs
+
+    table, warnings = compare_runs([str(fitted_run), str(fitted_run)])
+    assert len(table) == 2 and "elpd" in " ".join(map(str, table.columns))

@@ -1,0 +1,40 @@
+"""Slow lane (`make test-slow`): parameter recovery on the real design, several seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_recovery_on_real_design(seed):
+    """Data simulated at known slopes with the shipped design (benchmarks, item counts, compute ranges,
+    latent efforts) are fitted; the true slopes and exchange rates fall inside their 90% intervals."""
+    from rlforecast.data.build import to_csv_text
+    from rlforecast.data.schema import read_observations
+    from rlforecast.fit import fit_observations
+    from rlforecast.model.design import build_design, select_rows
+    from rlforecast.model.simulate import draw_truth, simulate_observations
+    from rlforecast.model.spec import load_spec
+
+    spec, text = load_spec(REPO / "models/baseline.toml")
+    used, _ = select_rows(read_observations(REPO / "data/observations.csv"), False)
+    d = build_design(used)
+    rng = np.random.default_rng(seed)
+    nb = len(d.benchmarks)
+    log_inf = rng.normal(np.log(1.0), 0.4, nb)
+    log_rl = np.log(0.5) + 0.3 * rng.standard_normal(nb)
+    truth = draw_truth(d, rng, slope_rl=np.exp(log_rl), slope_inf=np.exp(log_inf))
+    sim = simulate_observations(used, truth, seed=seed)
+    run = fit_observations(sim, spec, text, to_csv_text(sim).encode(), seed=seed, progressbar=False)
+    post = run["posterior"]
+    inside = []
+    for name, value in [("slope_rl", np.exp(log_rl)), ("slope_inf", np.exp(log_inf)),
+                        ("exchange_rate", np.exp(log_rl - log_inf))]:
+        q = post[name].quantile([0.05, 0.95], dim=("chain", "draw")).values
+        inside += list((q[0] <= value) & (value <= q[1]))
+    assert np.mean(inside) >= 0.8, np.mean(inside)
