@@ -38,3 +38,16 @@ def test_recovery_on_real_design(seed):
         q = post[name].quantile([0.05, 0.95], dim=("chain", "draw")).values
         inside += list((q[0] <= value) & (value <= q[1]))
     assert np.mean(inside) >= 0.8, np.mean(inside)
+
+
+def test_sbc_ranks_are_uniform(tmp_path):
+    """Simulation-based calibration on a small design: no key parameter's ranks reject uniformity at 1%
+    (Bonferroni over the parameters)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sbc", REPO / "scripts/sbc.py")
+    sbc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sbc)
+    table, meta = sbc.run_sbc(sims=60, seed=3, draws=200, tune=300)
+    tests = sbc.uniformity(table)
+    assert (tests["p_value"] > 0.01 / len(tests)).all(), tests

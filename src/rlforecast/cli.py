@@ -93,12 +93,14 @@ def fit(data_path, model_path, out_path, seed, sampler, draws, tune, chains, all
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False), help="Rows in the observations schema.")
 @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False))
 @click.option("--seed", default=1, show_default=True, type=SEED)
+@click.option("--allow-unconverged", is_flag=True, help="Accept a fit that failed its diagnostics (warns).")
 @_clean_errors
-def predict(fit_path, input_path, output_path, seed):
+def predict(fit_path, input_path, output_path, seed, allow_unconverged):
     """Posterior predictive quantiles of observed accuracy for arbitrary rows."""
     from rlforecast.predict import predict_command
 
-    predict_command(fit_path, input_path, output_path, seed=seed, echo=click.echo)
+    predict_command(fit_path, input_path, output_path, seed=seed, allow_unconverged=allow_unconverged,
+                    echo=click.echo)
 
 
 @main.command("exchange-rate")
@@ -145,6 +147,25 @@ def forecast(fit_path, scenarios_path, out_dir, thresholds_path, seed, param_dra
     forecast_command(fit_path, scenarios_path, out_dir, thresholds_path=thresholds_path, seed=seed,
                      param_draws=param_draws, scheduler=scheduler, allow_unconverged=allow_unconverged,
                      echo=click.echo)
+
+
+@main.command()
+@click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False), help="Observations CSV.")
+@click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False), help="Model spec.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for backtest.csv/png.")
+@click.option("--cutoff", "cutoffs", multiple=True, default=("2025-07-01", "2026-01-01", "2026-04-01"),
+              show_default=True, help="Release-date cutoffs of the rolling-origin splits (repeatable).")
+@click.option("--seed", default=1, show_default=True, type=SEED)
+@click.option("--draws", type=click.IntRange(min=1), default=None, help="Draws per chain for every refit (default: the spec's).")
+@click.option("--tune", type=click.IntRange(min=1), default=None, help="Tuning steps per chain (default: the spec's).")
+@click.option("--chains", type=click.IntRange(min=1), default=None, help="Chains (default: the spec's).")
+@_clean_errors
+def backtest(data_path, model_path, out_dir, cutoffs, seed, draws, tune, chains):
+    """Rolling-origin and effort-extrapolation backtests against naive baselines."""
+    from rlforecast.backtest import backtest_command
+
+    backtest_command(data_path, model_path, out_dir, cutoffs=list(cutoffs), seed=seed, draws=draws, tune=tune,
+                     chains=chains, echo=click.echo)
 
 
 if __name__ == "__main__":

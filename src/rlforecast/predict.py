@@ -10,8 +10,8 @@ from rlforecast.io import write_text
 QUANTILES = {"pred_q05": 0.05, "pred_q25": 0.25, "pred_q50": 0.5, "pred_q75": 0.75, "pred_q95": 0.95}
 
 
-def predict_rows(run, rows: pd.DataFrame, seed: int = 1) -> pd.DataFrame:
-    """``rows`` (observations schema, accuracy ignored) plus pred_mean and pred_q05..pred_q95.
+def predict_draws(run, rows: pd.DataFrame, seed: int = 1) -> np.ndarray:
+    """Posterior predictive draws (sample, row) of observed accuracy for ``rows`` (observations schema).
 
     Settings, families and benchmarks the fit never saw are predicted from the fitted population
     (new random effects are drawn), so their intervals are wider.
@@ -22,10 +22,14 @@ def predict_rows(run, rows: pd.DataFrame, seed: int = 1) -> pd.DataFrame:
 
     _, spec, ref = run_inputs(run)
     design = build_design(rows.drop(columns=["accuracy"], errors="ignore"), ref=ref)
-    post = posterior_arrays(run)
     rng = np.random.default_rng(seed)
-    params = row_parameters(post, design, spec, rng)
-    draws = observed_accuracy_draws(params, design.n, rng)
+    params = row_parameters(posterior_arrays(run), design, spec, rng)
+    return observed_accuracy_draws(params, design.n, rng)
+
+
+def predict_rows(run, rows: pd.DataFrame, seed: int = 1) -> pd.DataFrame:
+    """``rows`` plus pred_mean and pred_q05..pred_q95 of the observed accuracy."""
+    draws = predict_draws(run, rows, seed)
     out = rows.copy()
     out["pred_mean"] = draws.mean(axis=0)
     for name, q in QUANTILES.items():

@@ -98,6 +98,8 @@ def build_model(design: Design, spec: dict) -> pm.Model:
         p = d.floor + (ceiling[b] - d.floor) * pm.math.sigmoid(eta)
         p = pt.clip(p, 1e-9, 1 - 1e-9)
 
+        # Counts as model data, so one compiled model can be refitted on new counts (simulation studies).
+        counts = pm.Data("correct_count", d.k, dims="obs")
         if opts["likelihood"] == "beta_binomial":
             # Over-dispersion beyond item noise (harness, prompt and grading differences), per benchmark.
             k_mu = pm.Normal("log_concentration_mu", pri["log_concentration_mu"]["mu"], pri["log_concentration_mu"]["sigma"])
@@ -105,9 +107,9 @@ def build_model(design: Design, spec: dict) -> pm.Model:
             k_z = pm.Normal("log_concentration_z", 0.0, 1.0, dims="benchmark")
             log_kappa = pm.Deterministic("log_concentration", k_mu + k_sd * k_z, dims="benchmark")
             kappa = pt.exp(log_kappa)[b]
-            pm.BetaBinomial("correct", alpha=p * kappa, beta=(1 - p) * kappa, n=d.n, observed=d.k, dims="obs")
+            pm.BetaBinomial("correct", alpha=p * kappa, beta=(1 - p) * kappa, n=d.n, observed=counts, dims="obs")
         else:
-            pm.Binomial("correct", n=d.n, p=p, observed=d.k, dims="obs")
+            pm.Binomial("correct", n=d.n, p=p, observed=counts, dims="obs")
     return model
 
 

@@ -92,7 +92,8 @@ class Design:
         return np.array([chance_floor(b) for b in self.benchmarks])
 
 
-def _measured_x(df: pd.DataFrame) -> pd.Series:
+def measured_x(df: pd.DataFrame) -> pd.Series:
+    """Measured x_inf: log10 tokens per item - 3, else log10 dollars per task (ARC), else NaN."""
     tokens = pd.to_numeric(df["tokens_per_item"], errors="coerce")
     cost = pd.to_numeric(df["cost_per_task_usd"], errors="coerce")
     return (np.log10(tokens) - TOKENS_REF).where(tokens.notna(), np.log10(cost))
@@ -136,7 +137,7 @@ def build_design(df: pd.DataFrame, ref: Design | None = None) -> Design:
     for col in ("rl_log10_rel", "rl_log10_rel_low", "rl_log10_rel_high", "inference_log10_rel",
                 "inference_log10_rel_low", "inference_log10_rel_high"):
         df[col] = pd.to_numeric(df.get(col), errors="coerce")
-    meas = _measured_x(df)
+    meas = measured_x(df)
     group = df["base_model"] + "|" + df["benchmark"] + "|" + df["source"]
     cell = df["benchmark"] + "|" + df["family"]
 
