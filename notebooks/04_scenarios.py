@@ -115,6 +115,8 @@ censored[censored["benchmark"].isin(SHOW)].pivot_table(
 # **Fan chart**: projected accuracy over time (median, 50% and 90% bands), one panel per scenario, dashed lines
 # at the thresholds. **CDF plot**: probability that each threshold has been reached by a date, one line per
 # scenario; the text box lists each scenario's censored mass (not reached by 2040).
+# A threshold the anchor model already exceeds is reached in the first month: its curves jump to 1 at the
+# start (hidden behind the text box when all scenarios coincide).
 
 # %%
 for bench in ["frontiermath_private", "swe_bench_verified"]:
