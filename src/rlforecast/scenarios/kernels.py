@@ -65,27 +65,54 @@ def first_crossing(eta_anchor, slope_rl, slope_inf, d_rl, d_inf, z):
     ``(..., benchmark, threshold)`` month indices, ``n_months`` when never reached. A month counts as reached
     when ``slope_rl * d_rl + slope_inf * d_inf >= z - eta_anchor``.
 
-    Slopes are positive and paths non-decreasing, so eta is monotone in time: a branchless binary search
-    (log2(n_months) vectorised steps over cache-sized blocks) replaces a scan over months.
+    Slopes are positive and paths non-decreasing, so eta is monotone in time. Work goes in cache-sized blocks
+    of rows (one row = one path = all benchmarks x thresholds of one draw): the first and last months settle
+    every cell reached at the start or never reached (e.g. thresholds at or above the ceiling), and a
+    branchless binary search (log2(n_months) vectorised steps) finds the others. Inputs are never broadcast
+    to full size; C-contiguous ``(..., time)`` paths are read in place.
     """
     n_bench, n_thr = z.shape[-2:]
     n_time = d_rl.shape[-1]
-    batch = np.broadcast_shapes(eta_anchor.shape[:-1], slope_rl.shape[:-1], slope_inf.shape[:-1],
+    shape = np.broadcast_shapes(eta_anchor.shape[:-1], slope_rl.shape[:-1], slope_inf.shape[:-1],
                                 d_rl.shape[:-1], d_inf.shape[:-1], z.shape[:-2])
-    cell = batch + (n_bench, n_thr)
+    batch = shape or (1,)
+    n_rows = int(np.prod(batch, dtype=np.int64))
+    inputs = [_rows(x, batch, core, n_rows) for x, core in
+              ((d_rl, (n_time,)), (d_inf, (n_time,)), (slope_rl, (n_bench,)), (slope_inf, (n_bench,)),
+               (eta_anchor, (n_bench,)), (z, (n_bench, n_thr)))]
+    months = np.empty((n_rows, n_bench, n_thr), dtype=np.int64)
+    per_block = max(1, _BLOCK // (n_bench * n_thr))
+    for start in range(0, n_rows, per_block):
+        stop = min(start + per_block, n_rows)
+        index = None if all(flat for _, flat in inputs) else np.unravel_index(np.arange(start, stop), batch)
+        rl, inf, a, b, e0, zz = (x[start:stop] if flat else x[index] for x, flat in inputs)
+        months[start:stop] = _block(rl, inf, a, b, zz - e0[..., None], n_time)
+    return months.reshape(shape + (n_bench, n_thr))
 
-    def flat(x, shape):
-        return np.ascontiguousarray(np.broadcast_to(x, shape), dtype=float).ravel()
 
-    rl, inf = flat(d_rl, batch + (n_time,)), flat(d_inf, batch + (n_time,))
-    a, b = flat(slope_rl[..., None], cell), flat(slope_inf[..., None], cell)
-    need = flat(z, cell) - flat(eta_anchor[..., None], cell)
-    rows = np.repeat(np.arange(int(np.prod(batch, dtype=np.int64)), dtype=np.int64) * n_time, n_bench * n_thr)
-    months = np.empty_like(rows)
-    for start in range(0, rows.size, _BLOCK):
-        cells = slice(start, start + _BLOCK)
-        months[cells] = _search(rl, inf, a[cells], b[cells], need[cells], rows[cells], n_time)
-    return months.reshape(cell)
+def _rows(x, batch, core, n_rows):
+    """``x`` broadcast to ``batch + core``, and whether it is a C-contiguous ``(n_rows, *core)`` array (sliced
+    by rows) rather than a broadcast view (gathered by batch index, block by block)."""
+    view = np.broadcast_to(np.asarray(x, dtype=float), batch + core)
+    if view.flags.c_contiguous:
+        return view.reshape((n_rows,) + core), True
+    return view, False
+
+
+def _block(rl, inf, a, b, need, n_time):
+    """First crossing months for a block of rows: ``rl``, ``inf`` ``(rows, time)``, ``a``, ``b``
+    ``(rows, benchmark)``, ``need`` ``(rows, benchmark, threshold)``."""
+    n_thr = need.shape[-1]
+    below_first = (rl[:, :1] * a + inf[:, :1] * b)[..., None] < need  # same arithmetic as the search
+    below_last = (rl[:, -1:] * a + inf[:, -1:] * b)[..., None] < need
+    months = np.where(below_first, np.where(below_last, n_time, -1), 0).ravel()
+    todo = np.flatnonzero(months < 0)
+    if todo.size:
+        slope = todo // n_thr
+        rows = (slope // a.shape[-1]) * n_time
+        months[todo] = _search(rl.ravel(), inf.ravel(), a.ravel().take(slope), b.ravel().take(slope),
+                               need.ravel().take(todo), rows, n_time)
+    return months.reshape(need.shape)
 
 
 def _search(rl, inf, a, b, need, rows, n_time):
@@ -94,10 +121,11 @@ def _search(rl, inf, a, b, need, rows, n_time):
     probe, gain, gain_inf, below = np.empty_like(rows), np.empty_like(a), np.empty_like(a), np.empty(a.shape, bool)
     step = 1 << (n_time.bit_length() - 1)
     while step:
-        # probe month ``months + step - 1``; probes past the horizon read the last month
+        # probe month ``months + step - 1``; probes past the horizon read the last month. Indices are always
+        # in range: mode="clip" only spares numpy the bounds-check buffering of ``out`` (mode="raise")
         np.add(np.minimum(months + (step - 1), n_time - 1, out=probe), rows, out=probe)
-        np.multiply(rl.take(probe, out=gain), a, out=gain)
-        np.multiply(inf.take(probe, out=gain_inf), b, out=gain_inf)
+        np.multiply(rl.take(probe, out=gain, mode="clip"), a, out=gain)
+        np.multiply(inf.take(probe, out=gain_inf, mode="clip"), b, out=gain_inf)
         np.less(np.add(gain, gain_inf, out=gain), need, out=below)
         np.add(months, np.multiply(below, step, out=probe), out=months)
         step //= 2

@@ -15,6 +15,7 @@ from rlforecast.scenarios import kernels
 from rlforecast.scenarios.spec import PATH_PARAMS, Scenario, common_uniforms, draw_values, path_params
 
 CHUNK_SAMPLES = 1000
+PATH_BLOCK = 1024  # (scenario, sample) rows per block in compute_paths
 
 
 def draw_params(scenarios: list[Scenario], n: int, seed: int) -> xr.Dataset:
@@ -30,13 +31,26 @@ def draw_params(scenarios: list[Scenario], n: int, seed: int) -> xr.Dataset:
 
 def compute_paths(params: xr.Dataset, n_months: int) -> xr.Dataset:
     """``d_rl`` and ``d_inf`` (log10 compute relative to the anchor) on the monthly grid ``time`` (years since
-    start)."""
-    t = xr.DataArray(np.arange(n_months) / 12.0, dims="time")
-    d_rl = xr.apply_ufunc(kernels.rl_path, t, params.rl_growth, params.training_growth, params.cap_headroom,
-                          params.training_headroom)
-    d_inf = xr.apply_ufunc(kernels.inference_path, t, params.token_growth, params.budget_headroom,
-                           params.budget_growth, params.max_multiple)
-    return xr.Dataset({"d_rl": d_rl, "d_inf": d_inf}).transpose(..., "time")
+    start), C-contiguous over (..., time): the layout the kernels read without copying.
+
+    Evaluated in blocks of ``PATH_BLOCK`` rows so the path kernels' temporaries stay in cache (the paths of a
+    chunk are the largest arrays of the propagation; one pass per operation over them is memory-bound)."""
+    t = np.arange(n_months) / 12.0
+    arrays = xr.broadcast(*(params[name] for name in PATH_PARAMS))
+    dims = arrays[0].dims
+    shape = arrays[0].shape
+    rows = [np.asarray(a.transpose(*dims).values, dtype=float).reshape(-1, 1) for a in arrays]
+    d_rl, d_inf = np.empty((rows[0].shape[0], n_months)), np.empty((rows[0].shape[0], n_months))
+    for start in range(0, rows[0].shape[0], PATH_BLOCK):
+        block = slice(start, start + PATH_BLOCK)
+        rl_growth, training_growth, cap_headroom, training_headroom, token_growth, budget_headroom, \
+            budget_growth, max_multiple = (r[block] for r in rows)
+        d_rl[block] = kernels.rl_path(t, rl_growth, training_growth, cap_headroom, training_headroom)
+        d_inf[block] = kernels.inference_path(t, token_growth, budget_headroom, budget_growth, max_multiple)
+    out_dims = dims + ("time",)
+    return xr.Dataset({"d_rl": (out_dims, d_rl.reshape(shape + (n_months,))),
+                       "d_inf": (out_dims, d_inf.reshape(shape + (n_months,)))},
+                      coords={k: v for k, v in arrays[0].coords.items()})
 
 
 def threshold_eta(state: xr.Dataset, thresholds: xr.DataArray) -> xr.DataArray:
@@ -44,12 +58,17 @@ def threshold_eta(state: xr.Dataset, thresholds: xr.DataArray) -> xr.DataArray:
     return xr.apply_ufunc(kernels.threshold_eta, thresholds.threshold, state.floor, state.ceiling)
 
 
+def _first_crossing_paths_first(d_rl, d_inf, eta_anchor, slope_rl, slope_inf, z):
+    return kernels.first_crossing(eta_anchor, slope_rl, slope_inf, d_rl, d_inf, z)
+
+
 def arrival_months(state: xr.Dataset, paths: xr.Dataset, thresholds: xr.DataArray) -> xr.DataArray:
     """First grid month reaching each threshold: int dims (scenario, sample, benchmark, threshold);
     the value ``time`` size means "not by the horizon"."""
-    core = [["benchmark"]] * 3 + [["time"]] * 2 + [["benchmark", "threshold"]]
-    months = xr.apply_ufunc(kernels.first_crossing, state.eta_anchor, state.slope_rl, state.slope_inf,
-                            paths.d_rl, paths.d_inf, threshold_eta(state, thresholds),
+    core = [["time"]] * 2 + [["benchmark"]] * 3 + [["benchmark", "threshold"]]
+    # paths first, so the loop dims follow the paths' order and the kernel reads them without a copy
+    months = xr.apply_ufunc(_first_crossing_paths_first, paths.d_rl, paths.d_inf, state.eta_anchor,
+                            state.slope_rl, state.slope_inf, threshold_eta(state, thresholds),
                             input_core_dims=core, output_core_dims=[["benchmark", "threshold"]])
     return months.transpose("scenario", "sample", "benchmark", "threshold")
 
@@ -95,8 +114,8 @@ def arrival_counts(state: xr.Dataset, params: xr.Dataset, thresholds: xr.DataArr
         with Client(scheduler) as client:
             arrivals, outcomes = client.compute(total).result()
     cells = ("scenario", "benchmark", "threshold")
-    coords = {d: state[d].values if d != "threshold" else thresholds.threshold.values for d in cells}
-    coords["scenario"] = params.scenario.values
+    coords = {"scenario": params.scenario.values, "benchmark": state.benchmark.values,
+              "threshold": thresholds.threshold.values}
     lag = n_months - 1
     return xr.Dataset(
         {
