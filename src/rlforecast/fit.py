@@ -136,8 +136,9 @@ def sample(model, *, sampler: str, draws: int, tune: int, chains: int, target_ac
                               target_accept=target_accept, progress_bar=progressbar, save_warmup=False)
         return idata, compile_s
     with model:
+        # PyMC 6 hands NUTS to nutpie whenever it is installed: ask for PyMC's own sampler explicitly.
         idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
-                          nuts={"target_accept": target_accept}, progressbar=progressbar)
+                          nuts_sampler="pymc", nuts={"target_accept": target_accept}, progressbar=progressbar)
     return idata, 0.0
 
 
