@@ -248,9 +248,16 @@ def format_diagnostics(diag: dict, thresholds: dict) -> str:
     return "\n".join(lines)
 
 
+def code_hash() -> str:
+    """Hash of the code that defines and samples the model: a code change must never reuse a stale fit."""
+    here = Path(__file__).resolve().parent
+    files = sorted((here / "model").glob("*.py")) + [here / "fit.py"]
+    return sha256_bytes(b"".join(f.read_bytes() for f in files))
+
+
 def cache_key(data_bytes: bytes, spec: dict, settings: dict) -> str:
-    return sha256_bytes(json.dumps({"data": sha256_bytes(data_bytes), "spec": spec_hash(spec),
-                                    "settings": settings, "version": __version__}, sort_keys=True).encode())
+    return sha256_bytes(json.dumps({"data": sha256_bytes(data_bytes), "spec": spec_hash(spec), "settings": settings,
+                                    "version": __version__, "code": code_hash()}, sort_keys=True).encode())
 
 
 def fit_command(data_path, model_path, out_path, *, seed, sampler, draws, tune, chains, allow_unconverged,
