@@ -347,4 +347,8 @@ def test_fit_cache_is_reused_only_for_unchanged_data_spec_and_settings(simulated
         res, _ = fit_cmd(tmp_path / "r4.nc", d, s, *extra)
         assert isinstance(res.exception, Refit), f"{label}: expected a refit, got:\n{res.output}"
         assert "reusing cached fit" not in res.output
+    # a change in the model code (same data, spec and settings) must not reuse a stale fit
+    monkeypatch.setattr(fit, "code_hash", lambda: "model code changed")
+    res, _ = fit_cmd(tmp_path / "r4.nc")
+    assert isinstance(res.exception, Refit), f"model code change: expected a refit, got:\n{res.output}"
     assert not (tmp_path / "r4.nc").exists()
