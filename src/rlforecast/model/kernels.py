@@ -52,7 +52,7 @@ def row_parameters(post: dict, d: Design, spec: dict, rng: np.random.Generator) 
         slope_rl[:, new_b] = np.exp(ls[..., 0])
         slope_inf[:, new_b] = np.exp(ls[..., 1])
         w = rng.standard_normal((s, int(new_b.sum())))
-        c = expit(post["ceiling_logit_mu"][:, None] + post["ceiling_logit_sd"][:, None] * w)
+        c = expit(pri["ceiling_logit"]["mu"] + pri["ceiling_logit"]["sigma"] * w)
         ceiling[:, new_b] = d.floor[new_b] + (1 - d.floor[new_b]) * c
         bi = pri["benchmark_intercept"]
         mu_b[:, new_b] = bi["mu"] + bi["sigma"] * rng.standard_normal((s, int(new_b.sum())))
