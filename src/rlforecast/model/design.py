@@ -209,6 +209,16 @@ def build_design(df: pd.DataFrame, ref: Design | None = None) -> Design:
     anchor_idx = np.array([a_ix.get(g, -1) for g in group], dtype=np.int64)
     rel_idx = np.array([r_ix.get(o, -1) if u else -1 for o, u in zip(df["obs_id"], uncertain_rel)], dtype=np.int64)
     base = np.array([center.get(b, 0.0) for b in df["benchmark"]])
+    if ref is not None:
+        # Dollars per task compare settings of one model (one price list), not models: prices fall over time
+        # and differ by vendor. In a cell the fit never saw, cost only places rows relative to their group,
+        # around the benchmark's typical level; tokens stay absolute.
+        cost = pd.to_numeric(df["cost_per_task_usd"], errors="coerce").notna() & pd.to_numeric(
+            df["tokens_per_item"], errors="coerce").isna()
+        relative = cost & pd.Series([c not in c_ix for c in cell], index=df.index)
+        if relative.any():
+            group_mean = meas[relative].groupby(group[relative]).transform("mean")
+            meas = meas.where(~relative, pd.Series(base, index=df.index) + meas - group_mean)
     inf_fixed = np.where(measured, meas.fillna(0.0).to_numpy(float),
                          np.where(anchor_idx >= 0, 0.0, base) + np.where(rel_idx >= 0, 0.0, rel.fillna(0.0).to_numpy(float)))
     # A label unknown to ref is treated as medium (offset 0): the prediction then says less than it seems.
