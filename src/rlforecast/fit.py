@@ -30,7 +30,6 @@ def cache_dir() -> Path:
     """Fits are cached by (data, spec, sampler settings) here; RLFORECAST_CACHE overrides."""
     return Path(os.environ.get("RLFORECAST_CACHE", "runs/.cache"))
 
-SKIP_DIAGNOSTIC_VARS: tuple[str, ...] = ()
 
 
 def pin_blas_threads() -> None:
@@ -53,8 +52,6 @@ def diagnose(idata: xr.DataTree, thresholds: dict) -> dict:
     import arviz_stats as azs
 
     post = idata["posterior"].to_dataset()
-    names = [v for v in post.data_vars if v not in SKIP_DIAGNOSTIC_VARS]
-    post = post[names]
     rhat = azs.rhat(post)
     ess_bulk = azs.ess(post, method="bulk")
     ess_tail = azs.ess(post, method="tail")

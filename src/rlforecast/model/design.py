@@ -85,7 +85,6 @@ class Design:
     cal_label: np.ndarray  # (cal,)
     cal_budget: np.ndarray  # (cal,)
     benchmark_center: dict[str, float] = field(default_factory=dict)
-    dropped: dict[str, str] = field(default_factory=dict)  # obs_id -> reason
 
     @property
     def floor_by_benchmark(self) -> np.ndarray:
