@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -93,9 +94,50 @@ def _jsonable(x):
     return str(x)
 
 
-def forecast_command(fit_path, scenarios_path, out_dir, thresholds_path=None, seed=1, param_draws=None,
-                     scheduler=None, allow_unconverged=False, echo=print):
-    """Propagate a fitted posterior through compute scenarios; write tables, figures and provenance."""
+@dataclass
+class Forecast:
+    """Everything ``forecast`` computes before it writes a file (also what ``report`` renders)."""
+
+    run: object  # the fit's DataTree (as returned by ``fit.load_run``)
+    scenarios: list[Scenario]
+    converged: bool
+    levels: dict[str, tuple[float, ...]]  # thresholds per benchmark
+    requested: xr.DataArray  # bool (benchmark, threshold): which pairs the tables report
+    state: xr.Dataset  # frontier state resampled to ``n`` draws, per scenario
+    params: xr.Dataset  # scenario path parameters per scenario and draw
+    counts: xr.Dataset  # exact arrival histograms (``propagate.arrival_counts``)
+    provenance: dict
+    start_month: int
+    horizon: int
+    n_months: int
+
+    @property
+    def suffix(self) -> str:
+        return "" if self.converged else f" — {tables.UNCONVERGED}"
+
+    def policy_table(self) -> tuple[list[str], list[list[str]]]:
+        """(header, rows) of the policy table: median, 80% interval, P(by year), P(not by horizon)."""
+        return tables.policy_rows(self.counts, self.requested, self.start_month, self.horizon)
+
+    def fan_quantiles(self) -> xr.DataArray:
+        """Accuracy quantiles over time (``FAN_DRAWS`` evenly thinned draws): (benchmark, scenario, quantile, time)."""
+        n = self.state.sizes["sample"]
+        thin = np.unique((np.arange(min(n, FAN_DRAWS)) * n) // min(n, FAN_DRAWS))
+        fan = accuracy_paths(self.state.isel(sample=thin), compute_paths(self.params.isel(sample=thin), self.n_months))
+        return fan.quantile(list(figures.FAN_QUANTILES), dim="sample")
+
+    def years(self) -> np.ndarray:
+        return (self.start_month + np.arange(self.n_months)) / 12
+
+    def cdf_figure(self, bench: str):
+        """Arrival-date CDFs of one benchmark: one panel per threshold, one line per scenario."""
+        return figures.cdf_plot(self.counts.arrivals.sel(benchmark=bench), self.start_month, self.horizon,
+                                self.levels[str(bench)], f"{bench}: arrival dates{self.suffix}")
+
+
+def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, param_draws=None, scheduler=None,
+                     allow_unconverged=False, command="forecast") -> Forecast:
+    """Load and check the inputs, propagate the posterior through the scenarios; write nothing."""
     from rlforecast.fit import load_run, provenance
 
     scenarios = load_scenarios(scenarios_path)
@@ -122,12 +164,8 @@ def forecast_command(fit_path, scenarios_path, out_dir, thresholds_path=None, se
     start_month, horizon, n_months = first.start_month, first.horizon, first.n_months
     counts = arrival_counts(state, params, requested, n_months, reference=reference, scheduler=scheduler)
 
-    thin = np.unique((np.arange(min(n, FAN_DRAWS)) * n) // min(n, FAN_DRAWS))
-    fan = accuracy_paths(state.isel(sample=thin), compute_paths(params.isel(sample=thin), n_months))
-    fan_q = fan.quantile(list(figures.FAN_QUANTILES), dim="sample")
-
     prov = {
-        "command": "forecast",
+        "command": command,
         "package_version": __version__,
         "converged": converged,
         "fit": {"path": str(fit_path), "sha256": sha256_file(fit_path), **fit_prov},
@@ -143,8 +181,18 @@ def forecast_command(fit_path, scenarios_path, out_dir, thresholds_path=None, se
                        "levels": {b: list(lv) for b, lv in levels.items()}},
         "quantiles": list(tables.QUANTILES),
     }
+    return Forecast(run=run, scenarios=scenarios, converged=converged, levels=levels, requested=requested,
+                    state=state, params=params, counts=counts, provenance=prov, start_month=start_month,
+                    horizon=horizon, n_months=n_months)
+
+
+def forecast_files(fc: Forecast) -> dict[str, bytes | str]:
+    """The ``forecast`` command's output files by name (tables, figures, provenance), in memory."""
+    counts, requested, start_month, horizon = fc.counts, fc.requested, fc.start_month, fc.horizon
+    prov = fc.provenance
+    fan_q = fc.fan_quantiles()
     footer = _footer(prov)
-    title = "Capability arrival dates by scenario" + ("" if converged else f" ({tables.UNCONVERGED})")
+    title = "Capability arrival dates by scenario" + ("" if fc.converged else f" ({tables.UNCONVERGED})")
 
     files = {
         "arrival_quantiles.csv": tables.csv_text(tables.QUANTILE_COLUMNS,
@@ -153,28 +201,34 @@ def forecast_command(fit_path, scenarios_path, out_dir, thresholds_path=None, se
                                            tables.cdf_rows(counts, requested, start_month, horizon)),
         "scenario_diff.csv": tables.csv_text(tables.DIFF_COLUMNS, tables.diff_rows(counts, requested)),
     }
-    header, rows = tables.policy_rows(counts, requested, start_month, horizon)
+    header, rows = fc.policy_table()
     files["policy_table.md"] = tables.markdown(title, header, rows, footer)
     files["policy_table.tex"] = tables.latex(title, header, rows, footer)
     files["policy_table.xlsx"] = tables.xlsx_bytes(title, header, rows, prov)
-    years = (start_month + np.arange(n_months)) / 12
+    years = fc.years()
     for bench in requested.benchmark.values:
-        bench_levels = levels[str(bench)]
-        suffix = "" if converged else f" — {tables.UNCONVERGED}"
-        fig = figures.fan_chart(fan_q.sel(benchmark=bench), years, bench_levels, f"{bench}: projected accuracy{suffix}")
+        fig = figures.fan_chart(fan_q.sel(benchmark=bench), years, fc.levels[str(bench)],
+                                f"{bench}: projected accuracy{fc.suffix}")
         for fmt, data in figures.render(fig).items():
             files[f"fan_{_slug(str(bench))}.{fmt}"] = data
-        fig = figures.cdf_plot(counts.arrivals.sel(benchmark=bench), start_month, horizon, bench_levels,
-                               f"{bench}: arrival dates{suffix}")
-        for fmt, data in figures.render(fig).items():
+        for fmt, data in figures.render(fc.cdf_figure(bench)).items():
             files[f"cdf_{_slug(str(bench))}.{fmt}"] = data
-    prov["files"] = sorted(files)
+    prov = dict(prov, files=sorted(files))
     files["provenance.json"] = json.dumps(prov, indent=2, sort_keys=True, default=_jsonable) + "\n"
+    return files
 
+
+def forecast_command(fit_path, scenarios_path, out_dir, thresholds_path=None, seed=1, param_draws=None,
+                     scheduler=None, allow_unconverged=False, echo=print):
+    """Propagate a fitted posterior through compute scenarios; write tables, figures and provenance."""
+    fc = compute_forecast(fit_path, scenarios_path, thresholds_path=thresholds_path, seed=seed,
+                          param_draws=param_draws, scheduler=scheduler, allow_unconverged=allow_unconverged)
+    files = forecast_files(fc)
     for name, data in files.items():
         write_bytes(Path(out_dir) / name, data if isinstance(data, bytes) else data.encode("utf-8"))
-    _summary(header, rows, levels, echo)
-    if not converged:
+    header, rows = fc.policy_table()
+    _summary(header, rows, fc.levels, echo)
+    if not fc.converged:
         echo(f"WARNING: {tables.UNCONVERGED}: sampler diagnostics failed; every output is marked.")
     echo(f"wrote {len(files)} files to {out_dir}")
 
