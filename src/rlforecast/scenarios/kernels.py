@@ -9,6 +9,8 @@ No xarray, no I/O. Conventions:
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 _BLOCK = 1 << 13  # cells per search block: keeps the working set in cache
@@ -178,3 +180,45 @@ def count_differences(months, reference, n_months):
     outcome = np.where(arrived & ref_arrived, lag_bin,
                        np.where(arrived, 2 * n_months - 1, np.where(ref_arrived, 2 * n_months, 2 * n_months + 1)))
     return count_months(np.moveaxis(outcome, 1, 0), 2 * n_months + 1)
+
+
+def variance_terms(y, n_factors: int, nested: dict[int, int] | None = None):
+    """Functional-ANOVA (Hoeffding) decomposition of a balanced grid of outcomes.
+
+    ``y``: ``(f_0, ..., f_{n-1}, ...)``: the first ``n_factors`` axes are factors crossed in a full grid
+    (every cell equally weighted), the trailing axes are independent cells (e.g. benchmark x threshold).
+    Returns ``{term: variance}`` for every non-empty set of factor axes (a frozenset of ints), each of shape
+    ``y.shape[n_factors:]``; the terms add up to the total (population) variance exactly.
+
+    ``nested`` maps a factor to the factor it is nested in (``{1: 0}``: posterior draw ``i`` of model ``0``
+    is not the same draw as ``i`` of model ``1``); every term containing the inner factor absorbs its
+    counterpart with the outer factor, so the result has no terms mixing the two through the arbitrary index.
+
+    Closed indices ``V_v = Var(E[y | factors v])`` come from the marginal means; the term variances are their
+    Moebius inversion ``sum_{w subset of v} (-1)^{|v|-|w|} V_w``.
+    """
+    y = np.asarray(y, dtype=float)
+    factors = range(n_factors)
+    subsets = [frozenset(c) for k in range(n_factors + 1) for c in itertools.combinations(factors, k)]
+    mean = y.mean(axis=tuple(factors))
+    closed = {}
+    for v in subsets:
+        marginal = y.mean(axis=tuple(f for f in factors if f not in v), keepdims=True)
+        closed[v] = ((marginal - mean) ** 2).mean(axis=tuple(factors))
+    terms = {}
+    for v in subsets[1:]:
+        terms[v] = sum((-1) ** (len(v) - len(w)) * closed[w] for w in subsets if w <= v)
+    for inner, outer in (nested or {}).items():
+        for v in [v for v in terms if inner in v and outer not in v]:
+            terms[v] = terms[v] + terms.pop(v | {outer})
+    return terms
+
+
+def shapley_split(terms: dict) -> dict:
+    """Shapley effects of independent factors from their ANOVA terms: each term's variance is shared equally
+    by the factors it involves (Owen 2014). Returns ``{factor: variance}``, summing to the total."""
+    out = {}
+    for term, var in terms.items():
+        for f in term:
+            out[f] = out.get(f, 0.0) + var / len(term)
+    return out

@@ -1,0 +1,237 @@
+"""Uncertainty budget: how much of the spread of each arrival date comes from the posterior, the scenario
+parameters, the choice of scenario and the choice of model variant.
+
+Arrivals are computed on a full grid: model variant x posterior draw (nested in the variant) x scenario x
+scenario-parameter draw (common random numbers, so the same draw ``j`` in every scenario and variant). The
+outcome is the arrival year, with draws not reaching the threshold by the horizon counted at the end of the
+horizon (``censored_share`` says how much mass that is). Its variance is split exactly into functional-ANOVA
+terms (``kernels.variance_terms``); ``share_*`` columns are main effects, ``share_interactions`` the rest, and
+``shapley_*`` columns share every interaction equally between the factors in it (they add up to 1). Variants
+get equal weight. Rows per scenario hold the scenario fixed; the ``all scenarios`` rows weight the scenarios
+equally and add the scenario choice as a factor.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from matplotlib.figure import Figure
+
+from rlforecast import __version__
+from rlforecast.errors import ConvergenceError, InputError, Problem
+from rlforecast.io import sha256_file, write_bytes
+from rlforecast.scenarios import kernels
+from rlforecast.scenarios.figures import render
+from rlforecast.scenarios.propagate import compute_paths, draw_params
+from rlforecast.scenarios.spec import Scenario, load_scenarios, load_thresholds
+
+ALL = "all scenarios"
+FACTORS = ("model", "posterior", "scenario_choice", "scenario_params")  # grid axes, in this order
+NESTED = {1: 0}  # posterior draws are nested in the model variant
+COLUMNS = ("scenario", "benchmark", "threshold", "mean_year", "sd_year", "censored_share",
+           *(f"share_{f}" for f in FACTORS), "share_interactions", *(f"shapley_{f}" for f in FACTORS))
+COLORS = {"posterior": "C0", "scenario_params": "C1", "scenario_choice": "C2", "model": "C3"}
+
+
+def arrival_grid(states: dict[str, xr.Dataset], params: xr.Dataset, requested: xr.DataArray,
+                 n_months: int) -> xr.DataArray:
+    """First-crossing months on the full grid: int16 dims (model, posterior, scenario, param_draw, benchmark,
+    threshold); ``n_months`` = not by the horizon.
+
+    ``states``: per variant a ``scenario_state``-like Dataset over (scenario, sample, benchmark), all with the
+    same number of samples; ``params``: ``draw_params`` output over (scenario, sample).
+    """
+    paths = compute_paths(params, n_months)
+    thresholds = requested.threshold.values
+    out = []
+    for state in states.values():
+        per_scenario = []
+        for sc in params.scenario.values:
+            st = state.sel(scenario=sc) if "scenario" in state.dims else state
+            col = lambda v: np.asarray(st[v].transpose("sample", "benchmark").values)[:, None, :]  # noqa: E731
+            z = kernels.threshold_eta(thresholds, st.floor.values[:, None], col("ceiling")[..., None])
+            d_rl = paths.d_rl.sel(scenario=sc).values[None]  # (1, param_draw, time)
+            d_inf = paths.d_inf.sel(scenario=sc).values[None]
+            months = kernels.first_crossing(col("eta_anchor"), col("slope_rl"), col("slope_inf"), d_rl, d_inf, z)
+            per_scenario.append(months.astype(np.int16))
+        out.append(np.stack(per_scenario, axis=1))  # (posterior, scenario, param_draw, benchmark, threshold)
+    first = next(iter(states.values()))
+    return xr.DataArray(
+        np.stack(out), dims=("model", "posterior", "scenario", "param_draw", "benchmark", "threshold"),
+        coords={"model": list(states), "scenario": params.scenario.values,
+                "benchmark": first.benchmark.values, "threshold": thresholds},
+    )
+
+
+def budget_table(months: xr.DataArray, requested: xr.DataArray, start_month: int, n_months: int) -> pd.DataFrame:
+    """Variance shares of the (horizon-capped) arrival year per scenario (and all scenarios) x benchmark x
+    requested threshold. Shares are empty where the arrival year does not vary (e.g. reached at the start
+    in every draw)."""
+    rows = []
+    for scenario in [*map(str, months.scenario.values), ALL]:
+        grid = months if scenario == ALL else months.sel(scenario=[scenario])
+        m = grid.values.astype(float)
+        years = (start_month + m) / 12.0
+        terms = kernels.variance_terms(years, len(FACTORS), NESTED)
+        total = sum(terms.values())
+        shapley = kernels.shapley_split(terms)
+        zero = np.zeros_like(total)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = {f: np.where(total > 0, terms.get(frozenset({i}), zero) / total, np.nan)
+                     for i, f in enumerate(FACTORS)}
+            share_sh = {f: np.where(total > 0, shapley.get(i, zero) / total, np.nan) for i, f in enumerate(FACTORS)}
+        inter = np.where(total > 0, 1.0 - sum(share.values()), np.nan)
+        mean = years.mean(axis=tuple(range(len(FACTORS))))
+        censored = (m >= n_months).mean(axis=tuple(range(len(FACTORS))))
+        for b, bench in enumerate(months.benchmark.values):
+            for k, thr in enumerate(months.threshold.values):
+                if not requested.sel(benchmark=bench, threshold=thr):
+                    continue
+                rows.append({"scenario": scenario, "benchmark": str(bench), "threshold": float(thr),
+                             "mean_year": mean[b, k], "sd_year": float(np.sqrt(max(total[b, k], 0.0))),
+                             "censored_share": censored[b, k],
+                             **{f"share_{f}": share[f][b, k] for f in FACTORS},
+                             "share_interactions": inter[b, k],
+                             **{f"shapley_{f}": share_sh[f][b, k] for f in FACTORS}})
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def uncertainty_budget(runs: dict[str, xr.DataTree], scenarios: list[Scenario], levels: dict[str, tuple[float, ...]],
+                       *, seed: int, posterior_draws: int = 300, param_draws: int = 300) -> pd.DataFrame:
+    """The budget table for fitted variants ``{name: run}`` under ``scenarios`` at thresholds ``levels``."""
+    from rlforecast.scenarios.forecast import requested_thresholds, resample, scenario_state
+
+    states = {name: resample(scenario_state(run, scenarios), posterior_draws) for name, run in runs.items()}
+    benches = {name: [str(b) for b in st.benchmark.values] for name, st in states.items()}
+    first = next(iter(benches.values()))
+    if any(b != first for b in benches.values()):
+        raise InputError.at("--fit", "the variants cover different benchmarks: "
+                            + "; ".join(f"{k}: {', '.join(v)}" for k, v in benches.items()))
+    requested = requested_thresholds(levels)
+    params = draw_params(scenarios, param_draws, seed)
+    n_months = scenarios[0].n_months
+    months = arrival_grid(states, params, requested, n_months)
+    return budget_table(months, requested, scenarios[0].start_month, n_months)
+
+
+def budget_figure(table: pd.DataFrame, threshold: float) -> Figure:
+    """Stacked Shapley shares of the arrival-year variance, one panel per scenario (and all scenarios),
+    one bar per benchmark at ``threshold``; the standard deviation in years is printed beside each bar."""
+    sub = table[table["threshold"] == threshold]
+    scenarios = list(dict.fromkeys(sub["scenario"]))
+    benches = sorted(set(sub["benchmark"]))
+    fig = Figure(figsize=(2.6 * len(scenarios) + 1.8, 0.32 * len(benches) + 1.6))
+    fig.subplots_adjust(left=0.16, right=0.99, bottom=0.8 / (0.32 * len(benches) + 1.6) + 0.04, top=0.84,
+                        wspace=0.12)
+    axes = fig.subplots(1, len(scenarios), sharey=True, squeeze=False)[0]
+    y = np.arange(len(benches))
+    for ax, sc in zip(axes, scenarios):
+        rows = sub[sub["scenario"] == sc].set_index("benchmark").reindex(benches)
+        left = np.zeros(len(benches))
+        for f in ("posterior", "scenario_params", "scenario_choice", "model"):
+            width = rows[f"shapley_{f}"].fillna(0).to_numpy()
+            ax.barh(y, width, left=left, color=COLORS[f], label=f.replace("_", " "), height=0.75)
+            left += width
+        for yi, sd, cens in zip(y, rows["sd_year"], rows["censored_share"]):
+            label = f"{sd:.1f}y" if sd > 0 else ("never" if cens == 1 else "at start")
+            ax.text(1.01, yi, label, va="center", fontsize=6)
+        ax.set_xlim(0, 1.18)
+        ax.set_xticks([0, 0.5, 1])
+        ax.set_title(sc, fontsize=8)
+        ax.set_xlabel("share of variance", fontsize=7)
+        ax.tick_params(labelsize=7)
+    axes[0].set_yticks(y, benches)
+    axes[0].invert_yaxis()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.955), ncol=4, fontsize=7, frameon=False)
+    fig.suptitle(f"Where the spread of the arrival year comes from (threshold {threshold:g}; Shapley shares; "
+                 "sd of the year, or why it has none, beside each bar)", fontsize=9)
+    return fig
+
+
+def budget_command(fit_paths, scenarios_path, out_dir, thresholds_path=None, seed=1, posterior_draws=300,
+                   param_draws=300, allow_unconverged=False, echo=print):
+    """``rlforecast budget``: write budget.csv, budget.md, one figure per threshold and provenance.json."""
+    from rlforecast.fit import load_run, provenance
+    from rlforecast.scenarios.forecast import DEFAULT_THRESHOLDS
+
+    scenarios = load_scenarios(scenarios_path)
+    for opt, n in (("--posterior-draws", posterior_draws), ("--param-draws", param_draws)):
+        if n < 2:
+            raise InputError.at(opt, f"needs at least 2 draws to measure a spread, got {n}")
+    runs, fits = {}, []
+    for path in fit_paths:
+        run = load_run(path, allow_unconverged=allow_unconverged)
+        prov = provenance(run)
+        if not prov["diagnostics"]["passed"] and not allow_unconverged:
+            raise ConvergenceError(f"{path}: the fit failed its sampler diagnostics; refit, or pass "
+                                   "--allow-unconverged to inspect it (every output is then marked).")
+        name = str(prov.get("model_id") or Path(path).stem)
+        if name in runs:
+            name = f"{name} ({Path(path).stem})"
+        runs[name] = run
+        fits.append({"name": name, "path": str(path), "sha256": sha256_file(path),
+                     "converged": bool(prov["diagnostics"]["passed"])})
+    thresholds_path = thresholds_path or DEFAULT_THRESHOLDS
+    from rlforecast.fit import run_inputs
+
+    benches = sorted(set(run_inputs(next(iter(runs.values())))[0]["benchmark"]))
+    levels = load_thresholds(thresholds_path, benches)
+    table = uncertainty_budget(runs, scenarios, levels, seed=seed, posterior_draws=posterior_draws,
+                               param_draws=param_draws)
+    converged = all(f["converged"] for f in fits)
+    files = {"budget.csv": table.to_csv(index=False, float_format="%.6g", lineterminator="\n").encode()}
+    files["budget.md"] = _markdown(table, fits, converged).encode()
+    for thr in sorted(set(table["threshold"])):
+        for fmt, data in render(budget_figure(table, thr)).items():
+            files[f"budget_{thr:g}.{fmt}"] = data
+    prov = {"command": "budget", "package_version": __version__, "converged": converged, "fits": fits,
+            "seed": seed, "posterior_draws": posterior_draws, "param_draws": param_draws,
+            "scenarios": [{"name": sc.name, "path": sc.path, "sha256": sha256_file(sc.path)} for sc in scenarios],
+            "thresholds": {"path": str(thresholds_path), "sha256": sha256_file(thresholds_path)},
+            "files": sorted(files)}
+    files["provenance.json"] = (json.dumps(prov, indent=2, sort_keys=True) + "\n").encode()
+    for name, data in files.items():
+        write_bytes(Path(out_dir) / name, data)
+    _summary(table, levels, echo)
+    if len(runs) == 1:
+        echo("note: one model variant, so the model share is 0; pass --fit once per variant to measure it.")
+    if not converged:
+        echo("WARNING: UNCONVERGED FIT among the inputs; every output is marked.")
+    echo(f"wrote {len(files)} files to {out_dir}")
+
+
+def _markdown(table: pd.DataFrame, fits: list[dict], converged: bool) -> str:
+    head = ["scenario", "benchmark", "threshold", "sd (years)", "censored", "posterior", "scenario params",
+            "scenario choice", "model"]
+    lines = ["# Uncertainty budget of arrival dates", ""]
+    if not converged:
+        lines += ["**UNCONVERGED FIT: sampler diagnostics failed; not for decisions.**", ""]
+    lines += ["Shapley shares of the variance of the arrival year (not reached by the horizon = end of the "
+              "horizon).", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in table.itertuples(index=False):
+        cells = [r.scenario, r.benchmark, f"{r.threshold:g}", f"{r.sd_year:.2f}", f"{r.censored_share:.0%}",
+                 *(_pct(getattr(r, f"shapley_{f}")) for f in ("posterior", "scenario_params", "scenario_choice",
+                                                               "model"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Fits: " + "; ".join(f"{f['name']} ({f['path']}, sha256 {f['sha256'][:12]})" for f in fits) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def _pct(x: float) -> str:
+    return "" if not np.isfinite(x) else f"{x:.0%}"
+
+
+def _summary(table: pd.DataFrame, levels: dict, echo) -> None:
+    """The pooled rows at each benchmark's middle threshold."""
+    keep = table[(table["scenario"] == ALL)
+                 & (table["threshold"] == table["benchmark"].map(lambda b: levels[b][len(levels[b]) // 2]))]
+    echo(f"{'benchmark':28} {'thr':>4} {'sd yr':>6} {'cens':>5} {'post':>5} {'params':>6} {'scen':>5} {'model':>5}")
+    for r in keep.itertuples(index=False):
+        echo(f"{r.benchmark:28} {r.threshold:4g} {r.sd_year:6.2f} {r.censored_share:5.0%} "
+             + " ".join(f"{_pct(getattr(r, f'shapley_{f}')):>{w}}" for f, w in
+                        (("posterior", 5), ("scenario_params", 6), ("scenario_choice", 5), ("model", 5))))
