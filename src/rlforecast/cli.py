@@ -150,6 +150,28 @@ def forecast(fit_path, scenarios_path, out_dir, thresholds_path, seed, param_dra
 
 
 @main.command()
+@click.option("--fit", "fit_paths", required=True, multiple=True, type=click.Path(dir_okay=False),
+              help="Run file; repeat once per model variant (variants get equal weight).")
+@click.option("--scenarios", "scenarios_path", required=True, type=click.Path(), help="Scenario TOML file or folder.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for budget.csv/md/png.")
+@click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False), default=None,
+              help="Threshold TOML (default: data/thresholds.toml).")
+@click.option("--seed", default=1, show_default=True, type=SEED)
+@click.option("--posterior-draws", default=300, show_default=True, type=int, help="Posterior draws per variant (thinned).")
+@click.option("--param-draws", default=300, show_default=True, type=int, help="Scenario-parameter draws, crossed with every posterior draw.")
+@click.option("--allow-unconverged", is_flag=True, help="Accept fits that failed diagnostics (outputs say so).")
+@_clean_errors
+def budget(fit_paths, scenarios_path, out_dir, thresholds_path, seed, posterior_draws, param_draws, allow_unconverged):
+    """Uncertainty budget: split the spread of each arrival date into posterior, scenario parameters,
+    scenario choice and model variant (variance shares and Shapley attribution)."""
+    from rlforecast.scenarios.budget import budget_command
+
+    budget_command(fit_paths, scenarios_path, out_dir, thresholds_path=thresholds_path, seed=seed,
+                   posterior_draws=posterior_draws, param_draws=param_draws, allow_unconverged=allow_unconverged,
+                   echo=click.echo)
+
+
+@main.command()
 @click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False), help="Observations CSV.")
 @click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False), help="Model spec.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for backtest.csv/png.")
