@@ -172,6 +172,35 @@ def budget(fit_paths, scenarios_path, out_dir, thresholds_path, seed, posterior_
 
 
 @main.command()
+@click.option("--fit", "fit_path", required=True, type=click.Path(dir_okay=False), help="The run to update.")
+@click.option("--new", "new_path", required=True, type=click.Path(dir_okay=False),
+              help="Newly published results, in the observations schema (new obs_id values).")
+@click.option("--out-fit", "out_fit", required=True, type=click.Path(dir_okay=False), help="Run file of the refit.")
+@click.option("--scenarios", "scenarios_path", default=None, type=click.Path(),
+              help="Scenario TOML file or folder the medians are compared under (default: data/scenarios).")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="Also write the shifts as CSV.")
+@click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False), default=None,
+              help="Threshold TOML (default: data/thresholds.toml).")
+@click.option("--seed", default=1, show_default=True, type=SEED, help="Forecast seed (the refit keeps the run's seed).")
+@click.option("--param-draws", type=int, default=None, help="Scenario-parameter draws (default: one per posterior draw).")
+@click.option("--sampler", type=click.Choice(["nutpie", "pymc"]), default=None, help="Default: the run's sampler.")
+@click.option("--draws", type=click.IntRange(min=1), default=None, help="Draws per chain (default: the run's).")
+@click.option("--tune", type=click.IntRange(min=1), default=None, help="Tuning steps per chain (default: the run's).")
+@click.option("--chains", type=click.IntRange(min=1), default=None, help="Chains (default: the run's).")
+@click.option("--allow-unconverged", is_flag=True, help="Accept fits that failed diagnostics (the output says so).")
+@click.option("--no-cache", is_flag=True, help="Refit even if a cached fit of the same inputs exists.")
+@_clean_errors
+def update(fit_path, new_path, out_fit, scenarios_path, out_path, thresholds_path, seed, param_draws, sampler, draws,
+           tune, chains, allow_unconverged, no_cache):
+    """Refit with newly published results and print how each median arrival date moved."""
+    from rlforecast.update import update_command
+
+    update_command(fit_path, new_path, out_fit, scenarios_path, out_path=out_path, thresholds_path=thresholds_path,
+                   seed=seed, param_draws=param_draws, sampler=sampler, draws=draws, tune=tune, chains=chains,
+                   allow_unconverged=allow_unconverged, use_cache=not no_cache, echo=click.echo)
+
+
+@main.command()
 @click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False), help="Observations CSV.")
 @click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False), help="Model spec.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for backtest.csv/png.")

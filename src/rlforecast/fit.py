@@ -229,17 +229,22 @@ def unconverged_warning(run: xr.DataTree, echo) -> None:
         echo("WARNING: UNCONVERGED FIT: this run failed its sampler diagnostics; results are for exploration only")
 
 
-def format_diagnostics(diag: dict, thresholds: dict) -> str:
+def diagnostic_rows(diag: dict, thresholds: dict) -> list[tuple[str, str, str, str]]:
+    """(diagnostic, value, threshold, "ok" or "FAIL") for each sampler diagnostic, as printed by ``fit``."""
     def mark(ok):
         return "ok" if ok else "FAIL"
 
-    rows = [
+    return [
         ("R-hat max", f"{diag['rhat_max']:.4f}", f"<= {thresholds['rhat_max']}", mark(diag["rhat_max"] <= thresholds["rhat_max"])),
         ("ESS bulk min", f"{diag['ess_bulk_min']:.0f}", f">= {thresholds['ess_min']:.0f}", mark(diag["ess_bulk_min"] >= thresholds["ess_min"])),
         ("ESS tail min", f"{diag['ess_tail_min']:.0f}", f">= {thresholds['ess_min']:.0f}", mark(diag["ess_tail_min"] >= thresholds["ess_min"])),
         ("divergences", f"{diag['divergences']}", f"<= {thresholds['divergences_max']}", mark(diag["divergences"] <= thresholds["divergences_max"])),
         ("BFMI min", f"{diag['bfmi_min']:.3f}", "> 0.3 (advice)", mark(not diag["bfmi_min"] < 0.3)),
     ]
+
+
+def format_diagnostics(diag: dict, thresholds: dict) -> str:
+    rows = diagnostic_rows(diag, thresholds)
     lines = [f"{'diagnostic':<14}{'value':>10}  {'threshold':<16}status"]
     lines += [f"{a:<14}{b:>10}  {c:<16}{d}" for a, b, c, d in rows]
     return "\n".join(lines)
@@ -271,19 +276,35 @@ def fit_command(data_path, model_path, out_path, *, seed, sampler, draws, tune, 
         column = "reasoning" if all("non-reasoning" in r for r in reasons) else "rl_log10_rel"
         raise InputError.at(data_path, f"no row can be fitted by model '{spec['model']['id']}' ({model_path}): all "
                             f"{len(df)} rows are left out ({'; '.join(reasons)})", column=column)
-    data_bytes = Path(data_path).read_bytes()
+    settings = {"sampler": sampler, "draws": draws, "tune": tune, "chains": chains, "seed": seed}
+    run = fit_cached(df, Path(data_path).read_bytes(), spec, spec_text, settings, use_cache=use_cache,
+                     label=str(data_path), echo=echo)
+    check_and_write(run, spec, out_path, allow_unconverged, echo)
+
+
+def fit_cached(df: pd.DataFrame, data_bytes: bytes, spec: dict, spec_text: str, settings: dict, *,
+               use_cache: bool, label: str, echo=print) -> xr.DataTree:
+    """Fit (or reuse the cached fit of the same data, spec, sampler settings and model code).
+
+    ``settings``: sampler, seed, and draws/tune/chains (None = the spec's)."""
     s = spec["sampler"]
-    settings = {"sampler": sampler, "draws": draws or s["draws"], "tune": tune or s["tune"],
-                "chains": chains or s["chains"], "seed": seed}
+    settings = {"sampler": settings["sampler"], "draws": settings["draws"] or s["draws"],
+                "tune": settings["tune"] or s["tune"], "chains": settings["chains"] or s["chains"],
+                "seed": settings["seed"]}
     cached = cache_dir() / f"{cache_key(data_bytes, spec, settings)}.nc"
     if use_cache and cached.is_file():
         echo(f"reusing cached fit {cached} (same data, spec and sampler settings)")
-        run = xr.open_datatree(cached, engine="h5netcdf").load()
-    else:
-        echo(f"fitting {spec['model']['id']} on {data_path} ({len(df)} rows) with {sampler} ...")
-        run = fit_observations(df, spec, spec_text, data_bytes, seed=seed, sampler=sampler, draws=draws,
-                               tune=tune, chains=chains)
-        write_run(run, cached)
+        return xr.open_datatree(cached, engine="h5netcdf").load()
+    echo(f"fitting {spec['model']['id']} on {label} ({len(df)} rows) with {settings['sampler']} ...")
+    run = fit_observations(df, spec, spec_text, data_bytes, seed=settings["seed"], sampler=settings["sampler"],
+                           draws=settings["draws"], tune=settings["tune"], chains=settings["chains"])
+    write_run(run, cached)
+    return run
+
+
+def check_and_write(run: xr.DataTree, spec: dict, out_path, allow_unconverged: bool, echo=print) -> None:
+    """Print diagnostics and coverage, write the run; a failed fit is written marked and raises
+    ConvergenceError unless ``allow_unconverged``."""
     prov = provenance(run)
     diag = prov["diagnostics"]
     echo(format_diagnostics(diag, spec["diagnostics"]))

@@ -104,7 +104,7 @@ def read_observations(path, require_accuracy: bool = True) -> pd.DataFrame:
     problems = validate(df, path, require_accuracy=require_accuracy)
     if problems:
         raise InputError(problems)
-    return _typed(df)
+    return typed(df)
 
 
 def _read_text_table(path) -> pd.DataFrame:
@@ -256,7 +256,7 @@ def _check_duplicates(cells: pd.DataFrame, path: str) -> list[Problem]:
     return problems
 
 
-def _typed(df: pd.DataFrame) -> pd.DataFrame:
+def typed(df: pd.DataFrame) -> pd.DataFrame:
     """Text cells of a valid table -> typed columns in schema order (absent optional columns are added empty)."""
     out = {}
     for col in COLUMNS:

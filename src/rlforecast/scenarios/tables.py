@@ -29,7 +29,7 @@ def histogram_quantile(counts: np.ndarray, q: float) -> int:
     return int(np.searchsorted(np.cumsum(counts), rank))
 
 
-def _cells(counts: xr.Dataset, requested: xr.DataArray):
+def cells(counts: xr.Dataset, requested: xr.DataArray):
     """(scenario, benchmark, threshold) in output order, requested thresholds only."""
     for sc in counts.scenario.values:
         for bench in counts.benchmark.values:
@@ -54,7 +54,7 @@ def p_by_end_of(hist: np.ndarray, year: int, start_month: int) -> float:
 
 def quantile_rows(counts, requested, start_month):
     rows = []
-    for sc, bench, thr in _cells(counts, requested):
+    for sc, bench, thr in cells(counts, requested):
         hist = counts.arrivals.sel(scenario=sc, benchmark=bench, threshold=thr).values
         for q in QUANTILES:
             m = histogram_quantile(hist, q)
@@ -64,7 +64,7 @@ def quantile_rows(counts, requested, start_month):
 
 def cdf_rows(counts, requested, start_month, horizon):
     rows = []
-    for sc, bench, thr in _cells(counts, requested):
+    for sc, bench, thr in cells(counts, requested):
         hist = counts.arrivals.sel(scenario=sc, benchmark=bench, threshold=thr).values
         for year in range(start_month // 12, horizon + 1):
             rows.append((sc, bench, _num(thr), str(year), _num(p_by_end_of(hist, year, start_month))))
@@ -74,7 +74,7 @@ def cdf_rows(counts, requested, start_month, horizon):
 def diff_rows(counts, requested):
     """Per-draw arrival differences of each scenario against the reference, summarised."""
     rows, ref, n = [], counts.attrs["reference"], counts.attrs["n_samples"]
-    for sc, bench, thr in _cells(counts, requested):
+    for sc, bench, thr in cells(counts, requested):
         if sc == ref:
             continue
         cell = counts.sel(scenario=sc, benchmark=bench, threshold=thr)
@@ -113,7 +113,7 @@ def policy_rows(counts, requested, start_month, horizon):
     header = ["scenario", "benchmark", "threshold", "median date", "80% interval",
               *[f"P(by end {y})" for y in POLICY_YEARS], f"P(not by {horizon})"]
     rows = []
-    for sc, bench, thr in _cells(counts, requested):
+    for sc, bench, thr in cells(counts, requested):
         hist = counts.arrivals.sel(scenario=sc, benchmark=bench, threshold=thr).values
         never = hist.size - 1
 
