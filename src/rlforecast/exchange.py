@@ -28,6 +28,12 @@ def _q(x: np.ndarray) -> list[float]:
     return list(np.quantile(x, PROBS))
 
 
+def rl_variation(df: pd.DataFrame, design) -> pd.Series:
+    """Bool per row of ``df``: the row carries RL-compute variation (a non-zero or uncertain relative value),
+    i.e. it informs the RL slope directly."""
+    return pd.Series(design.rl_fixed != 0, index=df.index) | pd.Series(design.rl_latent >= 0, index=df.index)
+
+
 def exchange_table(run, gpt_level_inference: float = 1000.0) -> pd.DataFrame:
     """One row per benchmark plus ``pooled``: medians and 5/95% quantiles of the derived statements."""
     from rlforecast.fit import posterior_arrays, run_inputs
@@ -35,7 +41,7 @@ def exchange_table(run, gpt_level_inference: float = 1000.0) -> pd.DataFrame:
     df, _, design = run_inputs(run)
     post = posterior_arrays(run)
     essay = essay_claims()
-    rl_varies = pd.Series(design.rl_fixed != 0, index=df.index) | pd.Series(design.rl_latent >= 0, index=df.index)
+    rl_varies = rl_variation(df, design)
     series = {b: (post["slope_rl"][:, i], post["slope_inf"][:, i]) for i, b in enumerate(design.benchmarks)}
     if "log_slope_sd" in post:
         series["pooled"] = tuple(np.exp(post["log_slope_mu"][:, k]) for k in range(2))

@@ -16,11 +16,13 @@ from matplotlib.figure import Figure
 FAN_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
-def render(fig: Figure) -> dict[str, bytes]:
-    """PNG and SVG bytes of a figure, reproducibly."""
+def render(fig: Figure, formats: tuple[str, ...] = ("png", "svg")) -> dict[str, bytes]:
+    """PNG and/or SVG bytes of a figure, reproducibly."""
     out = {}
     with matplotlib.rc_context({"svg.hashsalt": "rlforecast", "svg.fonttype": "none"}):
         for fmt, meta in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
+            if fmt not in formats:
+                continue
             buf = io.BytesIO()
             fig.savefig(buf, format=fmt, metadata=meta, dpi=120)
             out[fmt] = buf.getvalue()
