@@ -219,5 +219,33 @@ def backtest(data_path, model_path, out_dir, cutoffs, seed, draws, tune, chains)
                      chains=chains, echo=click.echo)
 
 
+@main.command()
+@click.option("--fit", "fit_path", required=True, type=click.Path(dir_okay=False), help="Run file to report on.")
+@click.option("--scenarios", "scenarios_path", required=True, type=click.Path(), help="Scenario TOML file or folder.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="HTML file to write.")
+@click.option("--variant", "variant_paths", multiple=True, type=click.Path(dir_okay=False),
+              help="Another fitted model variant for the uncertainty budget (repeatable).")
+@click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False), default=None,
+              help="Threshold TOML (default: data/thresholds.toml).")
+@click.option("--seed", default=1, show_default=True, type=SEED)
+@click.option("--param-draws", type=click.IntRange(min=1), default=None,
+              help="Scenario-parameter draws of the forecast (default: one per posterior draw).")
+@click.option("--budget-posterior-draws", type=click.IntRange(min=2), default=300, show_default=True,
+              help="Posterior draws per variant in the uncertainty budget.")
+@click.option("--budget-param-draws", type=click.IntRange(min=2), default=300, show_default=True,
+              help="Scenario-parameter draws in the uncertainty budget (crossed with every posterior draw).")
+@click.option("--allow-unconverged", is_flag=True, help="Accept fits that failed diagnostics (the report says so).")
+@_clean_errors
+def report(fit_path, scenarios_path, out_path, variant_paths, thresholds_path, seed, param_draws,
+           budget_posterior_draws, budget_param_draws, allow_unconverged):
+    """One self-contained HTML report: data, diagnostics, exchange rates, scenarios, uncertainty budget."""
+    from rlforecast.report import report_command
+
+    report_command(fit_path, scenarios_path, out_path, variant_paths=list(variant_paths),
+                   thresholds_path=thresholds_path, seed=seed, param_draws=param_draws,
+                   budget_posterior_draws=budget_posterior_draws, budget_param_draws=budget_param_draws,
+                   allow_unconverged=allow_unconverged, echo=click.echo)
+
+
 if __name__ == "__main__":
     main()
