@@ -39,6 +39,7 @@ forecast: $(STAMP)
 	@echo "== results are in $(CURDIR)/outputs"
 
 test: $(STAMP)
+	@scripts/ensure-chromium
 	$(BIN)/python -m pytest -m "not slow" -q
 
 test-slow: $(STAMP)
