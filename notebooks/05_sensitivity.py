@@ -22,6 +22,8 @@
 # 2. **Model variants**: `models/interaction.toml` (RL compute changes the value of longer chains of thought)
 #    and `models/no-pooling.toml` (each benchmark alone), compared by the pooled exchange rate and PSIS-LOO.
 # 3. **Scenario parameters**: the RL growth rate of the `rl-to-parity` scenario.
+# 4. **Uncertainty budget**: how much of the spread of each arrival date comes from the posterior, the
+#    scenario parameters, the choice of scenario and the choice of model variant (`rlforecast budget`).
 #
 # **Smoke mode** (`RLFORECAST_SMOKE=1`, set by `make notebooks`): the baseline run is shared with notebooks 02
 # to 04 and the refits are tiny (2 chains x 30 draws after 30 tuning steps). None of these fits is converged, so the comparisons
@@ -47,6 +49,7 @@ from rlforecast.exchange import essay_claims, exchange_table  # noqa: E402
 from rlforecast.fit import fit_command, load_run, provenance, run_inputs  # noqa: E402
 from rlforecast.model.spec import load_spec, parse_spec  # noqa: E402
 from rlforecast.scenarios import figures, tables  # noqa: E402
+from rlforecast.scenarios.budget import ALL, budget_figure, uncertainty_budget  # noqa: E402
 from rlforecast.scenarios.forecast import DEFAULT_THRESHOLDS, requested_thresholds, scenario_state  # noqa: E402
 from rlforecast.scenarios.propagate import arrival_counts, draw_params  # noqa: E402
 from rlforecast.scenarios.spec import load_scenarios, load_thresholds  # noqa: E402
@@ -219,3 +222,36 @@ fig
 # RL growth matters little beyond it; a large gap between "stalls" and the others measures how much of the
 # forecast rests on RL scaling, which the exchange rate (notebook 03) prices at about `r` decades of inference
 # per decade of RL.
+
+# %% [markdown]
+# ## 4. Uncertainty budget: posterior, scenario parameters, scenario choice, model variant
+#
+# Every posterior draw of every variant meets every draw of the scenario parameters in every preset, and the
+# variance of the arrival year (capped at the horizon) is split exactly into functional-ANOVA terms; the Shapley
+# shares give each factor its main effect plus an equal part of each interaction it is in. Variants get equal
+# weight; the wide-prior refit is left out here because it is a prior check, not a rival model. This is what
+# `rlforecast budget --fit A.nc --fit B.nc ...` writes as `budget.csv` and `budget_*.png`.
+
+# %%
+variant_runs = {name: fitted[name] for name in ("baseline", "interaction", "no pooling")}
+presets = load_scenarios("data/scenarios")
+n_budget = 40 if SMOKE else 300
+budget = uncertainty_budget(variant_runs, presets, levels, seed=SEED, posterior_draws=n_budget,
+                            param_draws=n_budget)
+middle = {b: lv[len(lv) // 2] for b, lv in levels.items()}
+pooled = budget[(budget["scenario"] == ALL) & (budget["threshold"] == budget["benchmark"].map(middle))]
+shares = ["shapley_posterior", "shapley_scenario_params", "shapley_scenario_choice", "shapley_model"]
+pooled[["benchmark", "threshold", "mean_year", "sd_year", "censored_share", *shares]].style.hide(axis="index").format(
+    {c: "{:.0%}" for c in shares + ["censored_share"]} | {"mean_year": "{:.1f}", "sd_year": "{:.2f}"}, na_rep="")
+
+# %%
+fig = budget_figure(budget, 0.8, " [smoke fits]" if SMOKE else "")
+if FIG_DIR:
+    fig.savefig(Path(FIG_DIR) / "05_uncertainty_budget.png", dpi=110, bbox_inches="tight")
+fig
+
+# %% [markdown]
+# Reading: a large posterior share says more data (rows with RL variation, above all) would narrow the date;
+# a large scenario share says the date hinges on how fast compute grows, which the model cannot learn from
+# benchmark scores; a large model share says the answer depends on how RL and inference are assumed to combine.
+# Cells reached at the start (or never) in every draw have no spread and no shares.

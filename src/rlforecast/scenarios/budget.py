@@ -118,7 +118,7 @@ def uncertainty_budget(runs: dict[str, xr.DataTree], scenarios: list[Scenario], 
     return budget_table(months, requested, scenarios[0].start_month, n_months)
 
 
-def budget_figure(table: pd.DataFrame, threshold: float) -> Figure:
+def budget_figure(table: pd.DataFrame, threshold: float, note: str = "") -> Figure:
     """Stacked Shapley shares of the arrival-year variance, one panel per scenario (and all scenarios),
     one bar per benchmark at ``threshold``; the standard deviation in years is printed beside each bar."""
     sub = table[table["threshold"] == threshold]
@@ -149,7 +149,7 @@ def budget_figure(table: pd.DataFrame, threshold: float) -> Figure:
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.955), ncol=4, fontsize=7, frameon=False)
     fig.suptitle(f"Where the spread of the arrival year comes from (threshold {threshold:g}; Shapley shares; "
-                 "sd of the year, or why it has none, beside each bar)", fontsize=9)
+                 f"sd of the year, or why it has none, beside each bar){note}", fontsize=9)
     return fig
 
 
