@@ -167,7 +167,7 @@ def _num(x, fmt: str = ".3g") -> str:
 
 def _pct(x, digits: int = 0) -> str:
     x = float(x)
-    return "" if not math.isfinite(x) else f"{100 * x:.{digits}f}%"
+    return "" if not math.isfinite(x) else f"{round(100 * x, digits) + 0.0:.{digits}f}%"  # + 0.0: no "-0%"
 
 
 def _interval(lo, mid, hi, fmt: str = ".3g") -> str:
