@@ -258,7 +258,7 @@ OBS = [
     ("unknown-column-typo", obs_columns([c if c != "family" else "famly" for c in NAMES]),
      ("row 1", "column 'famly'", "did you mean 'family'")),
 ]
-OBS_COMMANDS = ("check", "fit-data", "predict-input")
+OBS_COMMANDS = ("check", "fit-data", "predict-input", "update-new")
 FIT_DATA = [
     ("no-usable-rows", no_usable_rows, ("column 'reasoning'", "non-reasoning")),
 ]
@@ -321,7 +321,7 @@ RUNS = [
     ("missing", missing_run, ("not found",)),
     ("other-spec", other_spec_run, ("key 'spec_hash'", "different spec")),
 ]
-RUN_COMMANDS = ("predict-fit", "exchange-fit", "forecast-fit")
+RUN_COMMANDS = ("predict-fit", "exchange-fit", "forecast-fit", "budget-fit", "update-fit")
 
 
 def raw_copy(edit: Callable[[Path], None]) -> Callable[[Path], Path]:
@@ -365,7 +365,7 @@ CASES = (
     [Case(f"{cmd}:{cid}", cmd, b, exp) for cid, b, exp in OBS for cmd in OBS_COMMANDS]
     + [Case(f"fit-data:{cid}", "fit-data", b, exp) for cid, b, exp in FIT_DATA]
     + [Case(f"fit-model:{cid}", "fit-model", b, exp) for cid, b, exp in SPEC]
-    + [Case(f"forecast-scenarios:{cid}", "forecast-scenarios", b, exp) for cid, b, exp in SCENARIOS]
+    + [Case(f"{cmd}:{cid}", cmd, b, exp) for cid, b, exp in SCENARIOS for cmd in ("forecast-scenarios", "budget-scenarios")]
     + [Case(f"forecast-thresholds:{cid}", "forecast-thresholds", b, exp) for cid, b, exp in THRESHOLDS]
     + [Case(f"{cmd}:{cid}", cmd, b, exp) for cid, b, exp in RUNS for cmd in RUN_COMMANDS]
     + [Case(f"build-raw:{cid}", "build-raw", b, exp) for cid, b, exp in RAW]
@@ -424,12 +424,23 @@ def command_args(case: Case, bad: Path, tmp: Path, out_dir: Path, run_path: Path
         case "forecast-thresholds":
             return ["forecast", "--fit", str(run_path), "--scenarios", str(scen), "--thresholds", str(bad),
                     "--out", str(out_dir), "--allow-unconverged"]
+        case "budget-fit":
+            return ["budget", "--fit", str(bad), "--scenarios", str(scen), "--out", str(out_dir), "--allow-unconverged"]
+        case "budget-scenarios":
+            return ["budget", "--fit", str(run_path), "--scenarios", str(bad), "--out", str(out_dir),
+                    "--allow-unconverged"]
+        case "update-fit":
+            return ["update", "--fit", str(bad), "--new", str(good_csv), "--out-fit", str(out_dir / "run.nc"),
+                    "--scenarios", str(scen), "--out", out_file, "--allow-unconverged"]
+        case "update-new":
+            return ["update", "--fit", str(run_path), "--new", str(bad), "--out-fit", str(out_dir / "run.nc"),
+                    "--scenarios", str(scen), "--out", out_file, "--allow-unconverged"]
     raise AssertionError(case.command)
 
 
 MANY_PROBLEMS = {"semicolons", "tabs"}
-NEEDS_RUN_TO_BUILD = {"predict-fit", "exchange-fit", "forecast-fit"}
-NEEDS_RUN_AS_ARG = {"predict-input", "forecast-scenarios", "forecast-thresholds"}
+NEEDS_RUN_TO_BUILD = {"predict-fit", "exchange-fit", "forecast-fit", "budget-fit", "update-fit"}
+NEEDS_RUN_AS_ARG = {"predict-input", "forecast-scenarios", "forecast-thresholds", "budget-scenarios", "update-new"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
