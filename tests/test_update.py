@@ -53,6 +53,7 @@ def test_update_moves_the_frontier_of_the_benchmark_with_the_new_release(updated
     others = shifts[shifts["benchmark"] != BENCH]
     assert (others["anchor_before"] == others["anchor_after"]).all()
     assert "newco-1-high" in output and "+2 rows" in output and "UNCONVERGED" in output
+    assert mine["alert"].astype(str).eq("True").any() and "ALERT" in output
 
 
 def test_update_writes_a_run_with_the_new_rows(updated):
@@ -73,3 +74,32 @@ def test_update_refuses_ids_already_in_the_fit(fitted_run, simulated, tmp_path):
     assert res.exit_code == 2, res.output
     assert "new.csv" in res.output and "row 2" in res.output and "obs_id" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "run2.nc").exists()
+
+
+def test_alerts_known_answer():
+    """Exact medians from hand-made histograms: a 7-month move alerts at 6 months, a 1-month move does not,
+    crossing the horizon always does."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import xarray as xr
+
+    from rlforecast.update import median_shifts
+
+    def forecast(months):  # one draw per cell, arriving at the given grid month (3 = never on a 3-month grid)
+        hist = np.zeros((1, 3, 1, 4))
+        for b, m in enumerate(months):
+            hist[0, b, 0, m] = 1
+        coords = {"scenario": ["s"], "benchmark": ["a", "b", "c"], "threshold": [0.8]}
+        counts = xr.Dataset({"arrivals": (("scenario", "benchmark", "threshold", "month"), hist)},
+                            coords=coords | {"month": np.arange(4)})
+        requested = xr.DataArray(np.ones((3, 1), bool), dims=("benchmark", "threshold"),
+                                 coords={"benchmark": coords["benchmark"], "threshold": [0.8]})
+        state = xr.Dataset(coords={"benchmark": coords["benchmark"], "anchor_model": ("benchmark", ["x", "y", "z"])})
+        return SimpleNamespace(counts=counts, requested=requested, start_month=2030 * 12, state=state)
+
+    # months on the grid start Jan 2030; shifts are 0 -> 2 (2 months), 0 -> 1, 1 -> never
+    table = median_shifts(forecast([0, 0, 1]), forecast([2, 1, 3]), alert_months=2).set_index("benchmark")
+    assert list(table["shift_months"].fillna(-99)) == [2, 1, -99]
+    assert list(table["alert"]) == [True, False, True]
+    assert table.loc["c", "p_by_2030_before"] == 1 and table.loc["c", "p_by_2030_after"] == 0

@@ -20,7 +20,8 @@ from rlforecast.scenarios import tables
 
 DEFAULT_SCENARIOS = Path(__file__).resolve().parents[2] / "data" / "scenarios"
 COLUMNS = ("scenario", "benchmark", "threshold", "anchor_before", "anchor_after", "median_before", "median_after",
-           "shift_months", "p_by_2030_before", "p_by_2030_after")
+           "shift_months", "p_by_2030_before", "p_by_2030_after", "alert")
+ALERT_P = 0.10  # a move of P(by end of 2030) by this much raises an alert whatever the median did
 
 
 def combined_observations(old_csv: str, new_path) -> tuple[pd.DataFrame, str]:
@@ -45,9 +46,12 @@ def combined_observations(old_csv: str, new_path) -> tuple[pd.DataFrame, str]:
     return typed(cells), text
 
 
-def median_shifts(before, after) -> pd.DataFrame:
+def median_shifts(before, after, alert_months: float = 6) -> pd.DataFrame:
     """Median arrival (fractional year; NaN = not by the horizon) and P(by end of 2030) before and after,
-    per scenario x benchmark x requested threshold present in both forecasts."""
+    per scenario x benchmark x requested threshold present in both forecasts.
+
+    ``alert`` marks the monitoring triggers: the median moved by ``alert_months`` or more, moved across the
+    horizon (reached <-> not reached), or P(by end of 2030) moved by ``ALERT_P`` or more."""
     rows = []
     for sc, bench, thr in tables.cells(after.counts, after.requested):
         if bench not in before.counts.benchmark.values or thr not in before.counts.threshold.values \
@@ -64,6 +68,9 @@ def median_shifts(before, after) -> pd.DataFrame:
             out[f"anchor_{tag}"] = str(anchors.sel(benchmark=bench).values)
         shift = 12 * (out["median_after"] - out["median_before"])
         out["shift_months"] = round(shift) if np.isfinite(shift) else np.nan
+        out["alert"] = bool(abs(shift) >= alert_months if np.isfinite(shift)
+                            else np.isfinite(out["median_after"]) != np.isfinite(out["median_before"])) \
+            or abs(out["p_by_2030_after"] - out["p_by_2030_before"]) >= ALERT_P
         rows.append(out)
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
@@ -82,22 +89,24 @@ def format_shifts(table: pd.DataFrame) -> str:
                   | ((table["p_by_2030_after"] - table["p_by_2030_before"]).abs() >= 0.01)]
     order = moved.assign(key=-moved["shift_months"].abs().fillna(10_000)).sort_values(
         ["key", "scenario", "benchmark", "threshold"])
-    lines = [f"{'scenario':22} {'benchmark':26} {'thr':>4}  {'median before':>14} -> {'after':<14} {'shift':>6}  "
-             f"{'P(2030)':>13}  anchor"]
+    lines = [f"{'':5} {'scenario':22} {'benchmark':26} {'thr':>4}  {'median before':>14} -> {'after':<14} "
+             f"{'shift':>6}  {'P(2030)':>13}  anchor"]
     for r in order.itertuples(index=False):
         shift = "" if not np.isfinite(r.shift_months) else f"{int(r.shift_months):+d} mo"
         anchor = r.anchor_after if r.anchor_after == r.anchor_before else f"{r.anchor_before} -> {r.anchor_after}"
-        lines.append(f"{r.scenario:22} {r.benchmark:26} {r.threshold:4g}  {_year(r.median_before):>14} -> "
+        lines.append(f"{'ALERT' if r.alert else '':5} {r.scenario:22} {r.benchmark:26} {r.threshold:4g}  {_year(r.median_before):>14} -> "
                      f"{_year(r.median_after):<14} {shift:>6}  {r.p_by_2030_before:5.0%} -> {r.p_by_2030_after:4.0%}  "
                      f"{anchor}")
     lines.append(f"{len(table) - len(moved)} of {len(table)} scenario x benchmark x threshold cells did not move "
                  "(same median month, same anchor, P(2030) within 1 point).")
+    lines.append(f"{int(table['alert'].sum())} alert(s): median moved by the alert threshold or more, across the "
+                 f"horizon, or P(2030) moved by {ALERT_P:.0%} or more.")
     return "\n".join(lines)
 
 
 def update_command(fit_path, new_path, out_fit, scenarios_path=None, *, out_path=None, thresholds_path=None, seed=1,
                    param_draws=None, sampler=None, draws=None, tune=None, chains=None, allow_unconverged=False,
-                   use_cache=True, echo=print) -> pd.DataFrame:
+                   use_cache=True, alert_months=6, echo=print) -> pd.DataFrame:
     """Refit ``fit_path``'s model on its data plus ``new_path``'s rows into ``out_fit``; print (and with
     ``out_path`` write) how each median arrival date moved under ``scenarios_path``."""
     from rlforecast.fit import check_and_write, fit_cached, load_run, provenance
@@ -107,6 +116,8 @@ def update_command(fit_path, new_path, out_fit, scenarios_path=None, *, out_path
 
     if param_draws is not None and param_draws < 1:
         raise InputError.at("--param-draws", f"must be a positive number of draws, got {param_draws}")
+    if not alert_months > 0:
+        raise InputError.at("--alert-months", f"must be a positive number of months, got {alert_months}")
     old = load_run(fit_path, allow_unconverged=allow_unconverged)
     prov = provenance(old)
     if not prov["diagnostics"]["passed"] and not allow_unconverged:
@@ -130,7 +141,7 @@ def update_command(fit_path, new_path, out_fit, scenarios_path=None, *, out_path
               "allow_unconverged": allow_unconverged, "command": "update"}
     before = compute_forecast(fit_path, scenarios_path, **kwargs)
     after = compute_forecast(out_fit, scenarios_path, **kwargs)
-    table = median_shifts(before, after)
+    table = median_shifts(before, after, alert_months)
     echo(f"median arrival dates, {fit_path} -> {out_fit} (+{n_new} rows; same scenarios {', '.join(s.name for s in scenarios)} "
          f"and scenario draws, seed {seed}):")
     echo(format_shifts(table))
