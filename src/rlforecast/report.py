@@ -70,8 +70,6 @@ td.pass { color: #14532d; font-weight: 700; }
 tr.pooled td { font-weight: 700; border-top: 2px solid #c9d1d9; }
 figure { margin: 1rem 0 1.5rem; }
 figure img { max-width: 100%; height: auto; border: 1px solid #e1e4e8; }
-figure.wide { overflow-x: auto; }
-figure.wide img { max-width: none; }
 figcaption { font-size: 0.88rem; color: #444c56; max-width: 60rem; }
 details { margin: 0.5rem 0 1rem; }
 summary { cursor: pointer; font-weight: 600; }
@@ -119,13 +117,11 @@ def png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def figure_html(data: bytes, alt: str, caption: str, wide: bool = False) -> str:
-    """A ``<figure>`` with the PNG embedded as a ``data:`` URI; ``wide``: shown at full size, scrolling sideways
-    when the page is narrower (small print would be unreadable if shrunk)."""
+def figure_html(data: bytes, alt: str, caption: str) -> str:
+    """A ``<figure>`` with the PNG embedded as a ``data:`` URI."""
     w, h = png_size(data)
     uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-    cls = ' class="wide"' if wide else ""
-    return (f'<figure{cls}><img src="{uri}" alt="{esc(alt)}" width="{w}" height="{h}">'
+    return (f'<figure><img src="{uri}" alt="{esc(alt)}" width="{w}" height="{h}">'
             f"<figcaption>{esc(caption)}</figcaption></figure>")
 
 
@@ -390,7 +386,7 @@ def budget_section(table: pd.DataFrame, models: list[str], all_label: str, figs:
     body += [figure_html(data, f"Uncertainty budget bars at threshold {thr:g}",
                          f"Shapley shares of the arrival-year variance at threshold {thr:g}, per scenario and all "
                          "scenarios weighted equally; the standard deviation in years (or why there is none) beside "
-                         "each bar. Scroll sideways if the figure is wider than the page.", wide=True)
+                         "each bar.")
              for thr, data in figs]
     body += [
         "<details><summary>Per scenario (scenario held fixed)</summary>",

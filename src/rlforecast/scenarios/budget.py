@@ -118,16 +118,19 @@ def uncertainty_budget(runs: dict[str, xr.DataTree], scenarios: list[Scenario], 
     return budget_table(months, requested, scenarios[0].start_month, n_months)
 
 
-def budget_figure(table: pd.DataFrame, threshold: float, note: str = "") -> Figure:
-    """Stacked Shapley shares of the arrival-year variance, one panel per scenario (and all scenarios),
-    one bar per benchmark at ``threshold``; the standard deviation in years is printed beside each bar."""
+def budget_figure(table: pd.DataFrame, threshold: float, note: str = "", scenarios: list[str] | None = None,
+                  columns: int = 3) -> Figure:
+    """Stacked Shapley shares of the arrival-year variance: one panel per scenario (default: every scenario in
+    ``table``, ``all scenarios`` last), at most ``columns`` panels per row, one bar per benchmark at
+    ``threshold``; beside each bar the standard deviation of the year, or why it has none."""
     sub = table[table["threshold"] == threshold]
-    scenarios = list(dict.fromkeys(sub["scenario"]))
+    scenarios = scenarios or list(dict.fromkeys(sub["scenario"]))
     benches = sorted(set(sub["benchmark"]))
-    fig = Figure(figsize=(2.6 * len(scenarios) + 1.8, 0.32 * len(benches) + 1.6))
-    fig.subplots_adjust(left=0.16, right=0.99, bottom=0.8 / (0.32 * len(benches) + 1.6) + 0.04, top=0.84,
-                        wspace=0.12)
-    axes = fig.subplots(1, len(scenarios), sharey=True, squeeze=False)[0]
+    n_cols = min(columns, len(scenarios))
+    n_rows = -(-len(scenarios) // n_cols)
+    fig = Figure(figsize=(max(2.7 * n_cols + 1.9, 5.5), (0.22 * len(benches) + 0.9) * n_rows + 1.2),
+                 layout="constrained")
+    axes = fig.subplots(n_rows, n_cols, sharex=True, sharey=True, squeeze=False).ravel()
     y = np.arange(len(benches))
     for ax, sc in zip(axes, scenarios):
         rows = sub[sub["scenario"] == sc].set_index("benchmark").reindex(benches)
@@ -139,17 +142,22 @@ def budget_figure(table: pd.DataFrame, threshold: float, note: str = "") -> Figu
         for yi, sd, cens in zip(y, rows["sd_year"], rows["censored_share"]):
             label = f"{sd:.1f}y" if sd > 0 else ("never" if cens == 1 else "at start")
             ax.text(1.01, yi, label, va="center", fontsize=6)
-        ax.set_xlim(0, 1.18)
-        ax.set_xticks([0, 0.5, 1])
         ax.set_title(sc, fontsize=8)
-        ax.set_xlabel("share of variance", fontsize=7)
         ax.tick_params(labelsize=7)
+    for ax in axes[len(scenarios):]:
+        ax.set_axis_off()
+    axes[0].set_xlim(0, 1.2)
+    axes[0].set_xticks([0, 0.5, 1])
     axes[0].set_yticks(y, benches)
     axes[0].invert_yaxis()
+    for i, ax in enumerate(axes[: len(scenarios)]):
+        if i + n_cols >= len(scenarios):  # lowest panel of its column
+            ax.set_xlabel("share of variance", fontsize=7)
+            ax.xaxis.set_tick_params(labelbottom=True)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.955), ncol=4, fontsize=7, frameon=False)
-    fig.suptitle(f"Where the spread of the arrival year comes from (threshold {threshold:g}; Shapley shares; "
-                 f"sd of the year, or why it has none, beside each bar){note}", fontsize=9)
+    fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=7, frameon=False)
+    fig.suptitle(f"Where the spread of the arrival year comes from\nthreshold {threshold:g}, Shapley shares{note}",
+                 fontsize=9)
     return fig
 
 
