@@ -4,6 +4,7 @@ the command end to end on the shared fitted run."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -114,7 +115,9 @@ def test_table_known_answer():
 @pytest.fixture(scope="module")
 def budget_out(fitted_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("budget")
-    args = ["budget", "--fit", str(fitted_run), "--fit", str(fitted_run), "--scenarios", str(REPO / "data/scenarios"),
+    twin = out / "twin.nc"  # the same fit under another name: a "variant" that cannot differ
+    shutil.copyfile(fitted_run, twin)
+    args = ["budget", "--fit", str(fitted_run), "--fit", str(twin), "--scenarios", str(REPO / "data/scenarios"),
             "--posterior-draws", "60", "--param-draws", "50", "--seed", "4", "--allow-unconverged"]
     res = CliRunner().invoke(main, args + ["--out", str(out / "a")])
     assert res.exit_code == 0, res.output
@@ -157,4 +160,11 @@ def test_budget_bad_options(fitted_run, tmp_path, extra, needle):
     res = CliRunner().invoke(main, ["budget", "--fit", str(fitted_run), "--scenarios", str(REPO / "data/scenarios"),
                                     "--out", str(tmp_path / "o"), "--allow-unconverged", *extra])
     assert res.exit_code == 2 and needle in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_budget_refuses_the_same_run_twice(fitted_run, tmp_path):
+    res = CliRunner().invoke(main, ["budget", "--fit", str(fitted_run), "--fit", str(fitted_run), "--scenarios",
+                                    str(REPO / "data/scenarios"), "--out", str(tmp_path / "o"), "--allow-unconverged"])
+    assert res.exit_code == 2 and "given twice" in res.output and str(fitted_run) in res.output
     assert not (tmp_path / "o").exists()

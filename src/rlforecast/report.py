@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from rlforecast import __version__
-from rlforecast.errors import ConvergenceError, InputError
+from rlforecast.errors import InputError
 from rlforecast.io import sha256_file, write_text
 from rlforecast.scenarios import figures, tables
 
@@ -414,31 +414,6 @@ def provenance_section(items: list[tuple[str, str]], full: dict) -> str:
 
 # --------------------------------------------------------------------------------------------- orchestration
 
-def _load_variants(paths, allow_unconverged: bool, fit_path, taken: set[str]) -> dict[str, tuple[str, object, dict]]:
-    """{name: (path, run, provenance)}; a name is the model id, with the file stem added when it repeats."""
-    from rlforecast.fit import load_run, provenance
-
-    out, seen = {}, {Path(fit_path).resolve()}
-    for path in paths:
-        if Path(path).resolve() in seen:
-            raise InputError.at(path, "this run file is given twice (as --fit or --variant); each model variant "
-                                "counts once in the uncertainty budget", key="--variant")
-        seen.add(Path(path).resolve())
-        run = load_run(path, allow_unconverged=allow_unconverged)
-        prov = provenance(run)
-        if not prov["diagnostics"]["passed"] and not allow_unconverged:
-            raise ConvergenceError(f"{path}: the fit failed its sampler diagnostics; refit, or pass "
-                                   "--allow-unconverged to inspect it (the report is then marked).")
-        name = str(prov.get("model_id") or Path(path).stem)
-        if name in taken or name in out:
-            name = f"{name} ({Path(path).stem})"
-        if name in taken or name in out:
-            raise InputError.at(path, f"model variant name '{name}' is already used by another run file",
-                                key="--variant")
-        out[name] = (str(path), run, prov)
-    return out
-
-
 def build_report(fit_path, scenarios_path, *, variant_paths=(), thresholds_path=None, seed=1, param_draws=None,
                  budget_posterior_draws=300, budget_param_draws=300, allow_unconverged=False) -> tuple[str, list[str]]:
     """(HTML text, run files that failed their diagnostics). Reads and checks every input and computes
@@ -446,7 +421,7 @@ def build_report(fit_path, scenarios_path, *, variant_paths=(), thresholds_path=
     from rlforecast.exchange import exchange_table, rl_variation
     from rlforecast.fit import diagnostic_rows, git_commit, provenance, run_inputs
     from rlforecast.model.design import measured_x
-    from rlforecast.scenarios.budget import ALL, budget_figure, uncertainty_budget
+    from rlforecast.scenarios.budget import ALL, budget_figure, load_variants, uncertainty_budget
     from rlforecast.scenarios.forecast import compute_forecast
 
     for opt, n in (("--budget-posterior-draws", budget_posterior_draws), ("--budget-param-draws", budget_param_draws)):
@@ -456,7 +431,7 @@ def build_report(fit_path, scenarios_path, *, variant_paths=(), thresholds_path=
                           param_draws=param_draws, allow_unconverged=allow_unconverged, command="report")
     run, fit_prov = fc.run, provenance(fc.run)
     fit_name = str(fit_prov.get("model_id") or Path(fit_path).stem)
-    variants = _load_variants(variant_paths, allow_unconverged, fit_path, {fit_name})
+    variants = load_variants(variant_paths, allow_unconverged, fit_path, {fit_name})
     unconverged = ([str(fit_path)] if not fc.converged else []) + [
         p for p, _, prov in variants.values() if not prov["diagnostics"]["passed"]]
 

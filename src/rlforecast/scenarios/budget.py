@@ -22,7 +22,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from rlforecast import __version__
-from rlforecast.errors import ConvergenceError, InputError, Problem
+from rlforecast.errors import ConvergenceError, InputError
 from rlforecast.io import sha256_file, write_bytes
 from rlforecast.scenarios import kernels
 from rlforecast.scenarios.figures import render
@@ -161,32 +161,48 @@ def budget_figure(table: pd.DataFrame, threshold: float, note: str = "", scenari
     return fig
 
 
-def budget_command(fit_paths, scenarios_path, out_dir, thresholds_path=None, seed=1, posterior_draws=300,
-                   param_draws=300, allow_unconverged=False, echo=print):
-    """``rlforecast budget``: write budget.csv, budget.md, one figure per threshold and provenance.json."""
+def load_variants(paths, allow_unconverged: bool, fit_path=None, taken: frozenset[str] = frozenset()) \
+        -> dict[str, tuple[str, xr.DataTree, dict]]:
+    """{name: (path, run, provenance)} of model-variant run files, checked like every run input; a name is the
+    model id, with the file stem added when it repeats (``taken``: names already in use, ``fit_path``: a run
+    already loaded). The same file twice is refused: each variant counts once."""
     from rlforecast.fit import load_run, provenance
-    from rlforecast.scenarios.forecast import DEFAULT_THRESHOLDS
 
-    scenarios = load_scenarios(scenarios_path)
-    for opt, n in (("--posterior-draws", posterior_draws), ("--param-draws", param_draws)):
-        if n < 2:
-            raise InputError.at(opt, f"needs at least 2 draws to measure a spread, got {n}")
-    runs, fits = {}, []
-    for path in fit_paths:
+    out, seen = {}, {Path(fit_path).resolve()} if fit_path else set()
+    for path in paths:
+        if Path(path).resolve() in seen:
+            raise InputError.at(path, "this run file is given twice (as --fit or --variant); each model variant "
+                                "counts once in the uncertainty budget")
+        seen.add(Path(path).resolve())
         run = load_run(path, allow_unconverged=allow_unconverged)
         prov = provenance(run)
         if not prov["diagnostics"]["passed"] and not allow_unconverged:
             raise ConvergenceError(f"{path}: the fit failed its sampler diagnostics; refit, or pass "
                                    "--allow-unconverged to inspect it (every output is then marked).")
         name = str(prov.get("model_id") or Path(path).stem)
-        if name in runs:
+        if name in taken or name in out:
             name = f"{name} ({Path(path).stem})"
-        runs[name] = run
-        fits.append({"name": name, "path": str(path), "sha256": sha256_file(path),
-                     "converged": bool(prov["diagnostics"]["passed"])})
-    thresholds_path = thresholds_path or DEFAULT_THRESHOLDS
-    from rlforecast.fit import run_inputs
+        if name in taken or name in out:
+            raise InputError.at(path, f"model variant name '{name}' is already used by another run file")
+        out[name] = (str(path), run, prov)
+    return out
 
+
+def budget_command(fit_paths, scenarios_path, out_dir, thresholds_path=None, seed=1, posterior_draws=300,
+                   param_draws=300, allow_unconverged=False, echo=print):
+    """``rlforecast budget``: write budget.csv, budget.md, one figure per threshold and provenance.json."""
+    from rlforecast.fit import run_inputs
+    from rlforecast.scenarios.forecast import DEFAULT_THRESHOLDS
+
+    scenarios = load_scenarios(scenarios_path)
+    for opt, n in (("--posterior-draws", posterior_draws), ("--param-draws", param_draws)):
+        if n < 2:
+            raise InputError.at(opt, f"needs at least 2 draws to measure a spread, got {n}")
+    variants = load_variants(fit_paths, allow_unconverged)
+    runs = {name: run for name, (_, run, _) in variants.items()}
+    fits = [{"name": name, "path": path, "sha256": sha256_file(path), "converged": bool(prov["diagnostics"]["passed"])}
+            for name, (path, _, prov) in variants.items()]
+    thresholds_path = thresholds_path or DEFAULT_THRESHOLDS
     benches = sorted(set(run_inputs(next(iter(runs.values())))[0]["benchmark"]))
     levels = load_thresholds(thresholds_path, benches)
     table = uncertainty_budget(runs, scenarios, levels, seed=seed, posterior_draws=posterior_draws,
