@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from scipy.stats import norm
 
 from rlforecast.backtest import crps, effort_split, run_split, score, time_split
