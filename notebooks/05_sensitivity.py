@@ -33,7 +33,6 @@
 import dataclasses
 import json
 import os
-import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -180,9 +179,7 @@ show(fig, "pooled_exchange_rate")
 # observations where the LOO approximation is unreliable (common with few draws and influential rows).
 
 # %%
-with warnings.catch_warnings():  # Pareto-k problems are summarised per fit by compare_runs below
-    warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto", category=UserWarning)
-    loo_table, loo_warnings = compare_runs([str(run_paths[n]) for n in fitted])
+loo_table, loo_warnings = compare_runs([str(run_paths[n]) for n in fitted])
 for w in loo_warnings:
     print("WARNING:", w)
 loo_table

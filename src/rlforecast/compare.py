@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings as pywarnings
+
 import numpy as np
 import pandas as pd
 
@@ -33,13 +35,16 @@ def compare_runs(paths: list[str]) -> tuple[pd.DataFrame, list[str]]:
     if len(set(n_obs.values())) > 1:
         raise InputError.at(paths[-1], f"runs use different rows ({n_obs}); compare variants that keep the same rows",
                             key="log_likelihood")
-    for name, run in runs.items():
-        loo = azs.loo(run, pointwise=True, var_name="correct")
-        k = np.asarray(loo.pareto_k)
-        bad = int((k > 0.7).sum())
-        if bad:
-            warnings.append(f"{name}: {bad} of {k.size} observations have Pareto k > 0.7 (PSIS-LOO unreliable there)")
-    table = azs.compare(runs, var_name="correct")
+    with pywarnings.catch_warnings():  # arviz warns once per run and call; the count per run is reported below
+        pywarnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto", category=UserWarning)
+        for name, run in runs.items():
+            loo = azs.loo(run, pointwise=True, var_name="correct")
+            k = np.asarray(loo.pareto_k)
+            bad = int((k > 0.7).sum())
+            if bad:
+                warnings.append(f"{name}: {bad} of {k.size} observations have Pareto k > 0.7 (PSIS-LOO unreliable "
+                                "there)")
+        table = azs.compare(runs, var_name="correct")
     return table, warnings
 
 
