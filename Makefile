@@ -36,6 +36,8 @@ forecast: $(STAMP)
 	$(BIN)/rlforecast fit --data data/observations.csv --model $(MODEL) --out $(RUN) --seed $(SEED)
 	$(BIN)/rlforecast exchange-rate --fit $(RUN) --out outputs/exchange_rate.csv
 	$(BIN)/rlforecast forecast --fit $(RUN) --scenarios data/scenarios --out outputs --seed $(SEED)
+	$(BIN)/rlforecast budget --fit $(RUN) --scenarios data/scenarios --out outputs/budget --seed $(SEED)
+	$(BIN)/rlforecast report --fit $(RUN) --scenarios data/scenarios --out outputs/report.html --seed $(SEED)
 	@echo "== results are in $(CURDIR)/outputs"
 
 test: $(STAMP)
