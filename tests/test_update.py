@@ -77,8 +77,7 @@ def test_update_refuses_ids_already_in_the_fit(fitted_run, simulated, tmp_path):
 
 
 def test_alerts_known_answer():
-    """Exact medians from hand-made histograms: a 7-month move alerts at 6 months, a 1-month move does not,
-    crossing the horizon always does."""
+    """Exact medians and probabilities from hand-made histograms (10 draws per cell on a 3-month grid)."""
     from types import SimpleNamespace
 
     import numpy as np
@@ -86,20 +85,30 @@ def test_alerts_known_answer():
 
     from rlforecast.update import median_shifts
 
-    def forecast(months):  # one draw per cell, arriving at the given grid month (3 = never on a 3-month grid)
-        hist = np.zeros((1, 3, 1, 4))
-        for b, m in enumerate(months):
-            hist[0, b, 0, m] = 1
+    def forecast(cells):  # per benchmark: draws arriving in months 0, 1, 2 and never
+        hist = np.asarray(cells, float)[None, :, None, :]
         coords = {"scenario": ["s"], "benchmark": ["a", "b", "c"], "threshold": [0.8]}
         counts = xr.Dataset({"arrivals": (("scenario", "benchmark", "threshold", "month"), hist)},
                             coords=coords | {"month": np.arange(4)})
         requested = xr.DataArray(np.ones((3, 1), bool), dims=("benchmark", "threshold"),
                                  coords={"benchmark": coords["benchmark"], "threshold": [0.8]})
         state = xr.Dataset(coords={"benchmark": coords["benchmark"], "anchor_model": ("benchmark", ["x", "y", "z"])})
-        return SimpleNamespace(counts=counts, requested=requested, start_month=2030 * 12, state=state)
+        return SimpleNamespace(counts=counts, requested=requested, start_month=2031 * 12, state=state)
 
-    # months on the grid start Jan 2030; shifts are 0 -> 2 (2 months), 0 -> 1, 1 -> never
-    table = median_shifts(forecast([0, 0, 1]), forecast([2, 1, 3]), alert_months=2).set_index("benchmark")
-    assert list(table["shift_months"].fillna(-99)) == [2, 1, -99]
-    assert list(table["alert"]) == [True, False, True]
-    assert table.loc["c", "p_by_2030_before"] == 1 and table.loc["c", "p_by_2030_after"] == 0
+    before = forecast([[6, 0, 0, 4],    # a: median month 0, 40% never
+                       [0, 5, 0, 5],    # b: median month 1 (a flat CDF after it)
+                       [5, 1, 0, 4]])   # c: median month 0
+    after = forecast([[2, 2, 2, 4],     # a: median month 2; P(by old median) 0.6 -> 0.2: alert
+                      [0, 4, 0, 6],     # b: median never (crossed the horizon), P moved 10 points: alert at 10
+                      [4, 2, 0, 4]])    # c: median moves one month, P(by old median) 0.5 -> 0.4: alert at 10
+    table = median_shifts(before, after, alert_points=10).set_index("benchmark")
+    assert list(table["shift_months"].fillna(-99)) == [2, -99, 1]
+    assert table.loc["a", "p_by_old_median_before"] == pytest.approx(0.6)
+    assert table.loc["a", "p_by_old_median_after"] == pytest.approx(0.2)
+    assert table.loc["b", "p_by_horizon_before"] == pytest.approx(0.5)
+    assert table.loc["b", "p_by_horizon_after"] == pytest.approx(0.4)
+    assert list(table["alert"]) == [True, True, True]
+    # a higher bar: only the 40-point move of ``a`` stays an alert; grid starts in 2031, so P(2030) is 0
+    table = median_shifts(before, after, alert_points=15).set_index("benchmark")
+    assert list(table["alert"]) == [True, False, False]
+    assert (table["p_by_2030_before"] == 0).all()

@@ -189,17 +189,18 @@ def budget(fit_paths, scenarios_path, out_dir, thresholds_path, seed, posterior_
 @click.option("--chains", type=click.IntRange(min=1), default=None, help="Chains (default: the run's).")
 @click.option("--allow-unconverged", is_flag=True, help="Accept fits that failed diagnostics (the output says so).")
 @click.option("--no-cache", is_flag=True, help="Refit even if a cached fit of the same inputs exists.")
-@click.option("--alert-months", default=6.0, show_default=True, type=float,
-              help="Flag a cell (ALERT) when its median moves this much, crosses the horizon, or P(2030) moves 10 points.")
+@click.option("--alert-points", default=10.0, show_default=True, type=float,
+              help="Flag a cell (ALERT) when P(by 2030), P(by the horizon) or P(by the old median date) moves this "
+                   "many percentage points.")
 @_clean_errors
 def update(fit_path, new_path, out_fit, scenarios_path, out_path, thresholds_path, seed, param_draws, sampler, draws,
-           tune, chains, allow_unconverged, no_cache, alert_months):
+           tune, chains, allow_unconverged, no_cache, alert_points):
     """Refit with newly published results and print how each median arrival date moved."""
     from rlforecast.update import update_command
 
     update_command(fit_path, new_path, out_fit, scenarios_path, out_path=out_path, thresholds_path=thresholds_path,
                    seed=seed, param_draws=param_draws, sampler=sampler, draws=draws, tune=tune, chains=chains,
-                   allow_unconverged=allow_unconverged, use_cache=not no_cache, alert_months=alert_months,
+                   allow_unconverged=allow_unconverged, use_cache=not no_cache, alert_points=alert_points,
                    echo=click.echo)
 
 
