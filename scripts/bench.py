@@ -550,9 +550,9 @@ def main(argv=None) -> int:
     res["targets"] = check_targets(res)
     res["meta"]["load_avg_at_end"] = list(os.getloadavg())
 
-    from rlforecast.io import write_text
+    from rlforecast.io import json_default, write_text
 
-    write_text(args.out, json.dumps(res, indent=2, sort_keys=True, default=_json_default) + "\n")
+    write_text(args.out, json.dumps(res, indent=2, sort_keys=True, default=json_default) + "\n")
     print()
     print(table(res))
     if "fit_settings" in res:
@@ -561,14 +561,6 @@ def main(argv=None) -> int:
               f"target_accept {fs['target_accept']}, {fs['cores']} cores{' (--quick)' if args.quick else ''}")
     print(f"wrote {args.out}")
     return 0
-
-
-def _json_default(x):
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return str(x)
 
 
 if __name__ == "__main__":

@@ -55,3 +55,8 @@ def sha256_bytes(data: bytes) -> str:
 
 def sha256_file(path) -> str:
     return sha256_bytes(Path(path).read_bytes())
+
+
+def json_default(x):
+    """``json.dumps`` fallback: numpy scalars and arrays as plain numbers and lists, anything else as text."""
+    return x.tolist() if hasattr(x, "tolist") else str(x)

@@ -16,7 +16,7 @@ import xarray as xr
 
 from rlforecast import __version__
 from rlforecast.errors import ConvergenceError, InputError, Problem
-from rlforecast.io import sha256_file, write_bytes
+from rlforecast.io import json_default, sha256_file, write_bytes
 from rlforecast.scenarios import figures, tables
 from rlforecast.scenarios.propagate import accuracy_paths, arrival_counts, compute_paths, draw_params
 from rlforecast.scenarios.spec import Scenario, load_scenarios, load_thresholds
@@ -84,14 +84,6 @@ def _footer(prov: dict) -> list[str]:
         "is probability mass not reached by the horizon, never dropped.",
     ]
     return lines
-
-
-def _jsonable(x):
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return str(x)
 
 
 @dataclass
@@ -214,7 +206,7 @@ def forecast_files(fc: Forecast) -> dict[str, bytes | str]:
         for fmt, data in figures.render(fc.cdf_figure(bench)).items():
             files[f"cdf_{_slug(str(bench))}.{fmt}"] = data
     prov = dict(prov, files=sorted(files))
-    files["provenance.json"] = json.dumps(prov, indent=2, sort_keys=True, default=_jsonable) + "\n"
+    files["provenance.json"] = json.dumps(prov, indent=2, sort_keys=True, default=json_default) + "\n"
     return files
 
 
