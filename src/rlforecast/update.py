@@ -24,8 +24,8 @@ COLUMNS = ("scenario", "benchmark", "threshold", "anchor_before", "anchor_after"
            "p_by_old_median_before", "p_by_old_median_after", "alert")
 
 
-def combined_observations(old_csv: str, new_path) -> tuple[pd.DataFrame, str]:
-    """Validated new rows appended to a run's stored observations: (typed table, CSV text).
+def combined_observations(old_csv: str, new_path) -> tuple[pd.DataFrame, str, int]:
+    """Validated new rows appended to a run's stored observations: (typed table, CSV text, number of new rows).
 
     New rows must carry new ``obs_id`` values: a repeated id is an error naming the new file's row."""
     from rlforecast.data.build import to_csv_text
@@ -43,7 +43,7 @@ def combined_observations(old_csv: str, new_path) -> tuple[pd.DataFrame, str]:
     problems = validate(cells, new_path)
     if problems:  # cannot happen for two valid tables with distinct ids; kept as a guard on the join
         raise InputError(problems)
-    return typed(cells), text
+    return typed(cells), text, len(new)
 
 
 def median_shifts(before, after, alert_points: float = 10) -> pd.DataFrame:
@@ -132,7 +132,7 @@ def update_command(fit_path, new_path, out_fit, scenarios_path=None, *, out_path
     if not prov["diagnostics"]["passed"] and not allow_unconverged:
         raise ConvergenceError(f"{fit_path}: the fit failed its sampler diagnostics; refit it, or pass "
                                "--allow-unconverged (the comparison is then marked).")
-    df, text = combined_observations(old.attrs["observations_csv"], new_path)
+    df, text, n_new = combined_observations(old.attrs["observations_csv"], new_path)
     scenarios_path = scenarios_path or DEFAULT_SCENARIOS
     scenarios = load_scenarios(scenarios_path)  # checked before the long refit
     load_thresholds(thresholds_path or DEFAULT_THRESHOLDS, sorted(set(df["benchmark"])))
@@ -141,7 +141,6 @@ def update_command(fit_path, new_path, out_fit, scenarios_path=None, *, out_path
     settings = {"sampler": sampler or prov["sampler"]["sampler"], "draws": draws or prov["sampler"]["draws"],
                 "tune": tune or prov["sampler"]["tune"], "chains": chains or prov["sampler"]["chains"],
                 "seed": prov["seed"]}
-    n_new = len(df) - len(pd.read_csv(io.StringIO(old.attrs["observations_csv"]), dtype=str))
     run = fit_cached(df, text.encode("utf-8"), spec, spec_text, settings, use_cache=use_cache,
                      label=f"{fit_path} data + {n_new} rows of {new_path}", echo=echo)
     check_and_write(run, spec, out_fit, allow_unconverged, echo)

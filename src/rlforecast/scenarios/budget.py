@@ -52,11 +52,12 @@ def arrival_grid(states: dict[str, xr.Dataset], params: xr.Dataset, requested: x
         per_scenario = []
         for sc in params.scenario.values:
             st = state.sel(scenario=sc) if "scenario" in state.dims else state
-            col = lambda v: np.asarray(st[v].transpose("sample", "benchmark").values)[:, None, :]  # noqa: E731
-            z = kernels.threshold_eta(thresholds, st.floor.values[:, None], col("ceiling")[..., None])
+            eta, a, b, ceiling = (st[v].transpose("sample", "benchmark").values[:, None, :]  # (posterior, 1, bench)
+                                  for v in ("eta_anchor", "slope_rl", "slope_inf", "ceiling"))
+            z = kernels.threshold_eta(thresholds, st.floor.values[:, None], ceiling[..., None])
             d_rl = paths.d_rl.sel(scenario=sc).values[None]  # (1, param_draw, time)
             d_inf = paths.d_inf.sel(scenario=sc).values[None]
-            months = kernels.first_crossing(col("eta_anchor"), col("slope_rl"), col("slope_inf"), d_rl, d_inf, z)
+            months = kernels.first_crossing(eta, a, b, d_rl, d_inf, z)
             per_scenario.append(months.astype(np.int16))
         out.append(np.stack(per_scenario, axis=1))  # (posterior, scenario, param_draw, benchmark, threshold)
     first = next(iter(states.values()))
