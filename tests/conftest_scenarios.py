@@ -1,6 +1,6 @@
 """Fakes for the scenario-layer tests: tiny frontier states and stand-ins for the fit interface.
 
-The fit side (``rlforecast.fit.load_run`` / ``provenance``, ``rlforecast.model.state.frontier_state``) is
+The fit side (``rlforecast.fit.load_run`` / ``provenance``, ``rlforecast.scenarios.state.frontier_state``) is
 replaced by fake modules in ``sys.modules``, so these tests neither need nor import PyMC.
 """
 
@@ -67,10 +67,10 @@ def install_fake_fit(monkeypatch, state: xr.Dataset, passed=True, anchor_shift=1
 
     fit = types.ModuleType("rlforecast.fit")
     fit.load_run, fit.provenance = load_run, provenance
-    state_mod = types.ModuleType("rlforecast.model.state")
+    state_mod = types.ModuleType("rlforecast.scenarios.state")
     state_mod.frontier_state = frontier_state
     monkeypatch.setitem(sys.modules, "rlforecast.fit", fit)
-    monkeypatch.setitem(sys.modules, "rlforecast.model.state", state_mod)
+    monkeypatch.setitem(sys.modules, "rlforecast.scenarios.state", state_mod)
     return calls
 
 

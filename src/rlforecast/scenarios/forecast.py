@@ -28,7 +28,7 @@ FAN_DRAWS = 400  # draws (evenly thinned) behind the accuracy fan charts
 
 def scenario_state(run, scenarios: list[Scenario]) -> xr.Dataset:
     """Frontier state per scenario (anchor overrides differ), stacked along ``scenario``."""
-    from rlforecast.model.state import frontier_state
+    from rlforecast.scenarios.state import frontier_state
 
     base = frontier_state(run, None)
     known = [str(b) for b in base.benchmark.values]
