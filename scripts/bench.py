@@ -6,10 +6,12 @@ script, not a test: it never fails on a missed target, it reports it.
 
 Parts (each can be skipped):
 
-- fit: the baseline model (``models/baseline.toml``) on the shipped ``data/observations.csv``, sampled with
-  nutpie and with PyMC's own NUTS in the same run, with the same draws / tune / chains / target_accept
-  (default: the spec's ``[sampler]``). Wall times include compilation for both samplers. ESS is the minimum
-  bulk ESS over every posterior variable (``rlforecast.fit.diagnose``).
+- fit: ``rlforecast fit`` of the baseline (``models/baseline.toml``, the shipped sampler settings: converged
+  by the gate, not shortened) on ``data/observations.csv`` in a fresh process, first with empty compile
+  caches (cold), then again (warm); wall times are the whole command. Then PyMC's own NUTS on the same model
+  with the same tuning, target_accept and the draws nutpie needed, in a fresh process, checked against the
+  same gate; ``fit_speedup_vs_pymc_nuts`` is the ratio of min bulk ESS per second (compile included).
+- forecast: ``make forecast`` end to end with an empty fit cache.
 - propagation (no fit needed): a synthetic frontier state (see ``synthetic_state``) with the 17 benchmarks of
   the shipped observations and the default thresholds (0.5, 0.8, 0.9), monthly steps from 2026-01 to 2040-12:
 
@@ -56,14 +58,15 @@ SCENARIOS = REPO / "data" / "scenarios"
 THRESHOLDS = REPO / "data" / "thresholds.toml"
 
 TARGETS = {
-    "fit_wall_s": ("<=", 15.0, "baseline fit with nutpie, compile included"),
+    "fit_wall_s": ("<=", 15.0, "baseline fit through the CLI, warm compile cache, converged by the gate"),
+    "fit_wall_cold_s": ("<=", 60.0, "the same with empty compile caches"),
     "fit_speedup_vs_pymc_nuts": (">=", 3.0, "ESS/s nutpie over ESS/s PyMC NUTS, compile included for both"),
+    "forecast_wall_s": ("<=", 180.0, "make forecast after install, empty fit cache"),
     "propagate_crossings_per_s": (">=", 1e7, "first-crossing kernel, cells per second"),
     "propagate_speedup_vs_loop": (">=", 100.0, "kernel over the per-draw Python loop"),
     "propagate_peak_mb": ("<", 2048.0, "full grid in process (threads), peak RSS"),
     "dask_propagate_peak_mb": ("<", 2048.0, "full grid through LocalCluster, peak RSS client + workers"),
 }
-QUICK = (150, 150)  # --quick: draws, tune per chain for both samplers
 PERTURB = (0.8, 1.2)  # range of the factor on log10 growth rates of the perturbed scenarios
 
 
@@ -334,102 +337,135 @@ def bench_propagation(*, kernel_draws=10_000, kernel_scenarios=5, loop_draws=20,
 
 def _sampler_stats(idata) -> dict:
     st = idata["sample_stats"].to_dataset()
-    out = {}
-    for key in ("tree_depth", "depth"):
-        if key in st:
-            out["tree_depth_mean"] = float(st[key].mean())
-            out["tree_depth_max"] = int(st[key].max())
-    if "n_steps" in st:
-        out["leapfrog_per_draw_mean"] = float(st["n_steps"].mean())
-        out["leapfrog_total"] = int(st["n_steps"].sum())
-    if "step_size" in st:
-        out["step_size_mean"] = float(st["step_size"].mean())
-    for key in ("reached_max_treedepth", "maxdepth_reached"):
-        if key in st:
-            out["max_treedepth_share"] = float(st[key].mean())
+    out = {"tree_depth_mean": float(st["depth"].mean()), "tree_depth_max": int(st["depth"].max()),
+           "leapfrog_per_draw_mean": float(st["n_steps"].mean()), "step_size_mean": float(st["step_size"].mean())}
+    if "maxdepth_reached" in st:
+        out["max_treedepth_share"] = float(st["maxdepth_reached"].mean())
     return out
 
 
-def gradient_cost_us(model, n=300) -> float:
-    """Microseconds per logp + gradient evaluation of the compiled model (PyTensor C backend) at the
-    initial point: a lower bound on the sampler's cost per leapfrog step."""
+def _fit_cli(out: Path, env: dict, seed: int) -> dict:
+    """``rlforecast fit`` of the baseline on the shipped data in a fresh process (imports, compile, sampling,
+    post-processing and writing included); figures read back from the run file."""
+    cmd = [sys.executable, "-m", "rlforecast.cli", "fit", "--data", str(DATA), "--model", str(MODEL),
+           "--out", str(out), "--seed", str(seed), "--no-cache"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if not out.is_file():
+        raise RuntimeError(f"fit wrote no run file (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    run = xr.open_datatree(out, engine="h5netcdf")
+    prov = json.loads(run.attrs["provenance"])
+    s, d = prov["sampler"], prov["diagnostics"]
+    iters = s["chains"] * (s["tune"] + s["draws_kept"])
+    return {"wall_s": wall, "exit_code": proc.returncode, "compile_s": prov["timings_s"]["compile"],
+            "sampling_s": prov["timings_s"]["sampling"], "draws_per_chain": s["draws_kept"],
+            "stopped_early": s["stopped_early"], "grad_evals": s["grad_evals"],
+            "grad_evals_per_iteration": s["grad_evals"] / iters, "ess_bulk_min": d["ess_bulk_min"],
+            "ess_tail_min": d["ess_tail_min"], "rhat_max": d["rhat_max"], "divergences": d["divergences"],
+            "bfmi_min": d["bfmi_min"], "diagnostics_passed": d["passed"], "worst_rhat_var": d["worst_rhat_var"],
+            "us_per_grad_eval_wall": prov["timings_s"]["sampling"] / s["grad_evals"] * 1e6,
+            "sampler_settings": s, "sampler_stats": _sampler_stats(run)}
+
+
+def bench_fit(*, seed, pymc=True, pymc_cap_s=3600.0, echo=print) -> dict:
+    """The shipped fit, cold (empty compile caches) then warm, through the CLI; PyMC's own NUTS on the same
+    model with the same tuning, draws, target_accept and gate, in the same run."""
+    import tempfile
+
+    out: dict = {}
+    with tempfile.TemporaryDirectory(prefix="rlforecast-bench-") as tmp:
+        tmp = Path(tmp)
+        env = dict(os.environ, RLFORECAST_CACHE=str(tmp / "fitcache"), NUMBA_CACHE_DIR=str(tmp / "numba"),
+                   PYTENSOR_FLAGS=f"base_compiledir={tmp / 'pytensor'}")
+        for label in ("cold", "warm"):
+            echo(f"fitting the baseline through the CLI, {label} compile cache ...")
+            r = _fit_cli(tmp / f"{label}.nc", env, seed)
+            out[f"fit_{label}"] = r
+            echo(f"  {label}: {r['wall_s']:.1f} s wall (compile {r['compile_s']:.1f} s, sampling {r['sampling_s']:.1f} s), "
+                 f"{r['draws_per_chain']} draws/chain, ESS bulk {r['ess_bulk_min']:.0f}, tail {r['ess_tail_min']:.0f}, "
+                 f"R-hat {r['rhat_max']:.4f}, divergences {r['divergences']}")
+    warm, cold = out["fit_warm"], out["fit_cold"]
+    out.update({
+        "fit_wall_s": warm["wall_s"], "fit_wall_cold_s": cold["wall_s"], "fit_compile_s": warm["compile_s"],
+        "fit_compile_cold_s": cold["compile_s"], "fit_sampling_s": warm["sampling_s"],
+        "grad_evals_per_draw": warm["grad_evals_per_iteration"], "ess_bulk_min": warm["ess_bulk_min"],
+        "ess_tail_min": warm["ess_tail_min"], "ess_per_s": warm["ess_bulk_min"] / warm["wall_s"],
+        "rhat_max": warm["rhat_max"], "divergences": warm["divergences"],
+        "fit_passed_gate": warm["diagnostics_passed"] and cold["diagnostics_passed"],
+    })
+    if pymc:
+        out.update(bench_pymc(draws=warm["draws_per_chain"], settings=warm["sampler_settings"], seed=seed,
+                              cap_s=pymc_cap_s, echo=echo))
+        if out.get("pymc_ess_per_s"):
+            out["fit_speedup_vs_pymc_nuts"] = out["ess_per_s"] / out["pymc_ess_per_s"]
+    return out
+
+
+_PYMC_CODE = """
+import json, sys, time
+t0 = time.perf_counter()
+import pymc as pm
+from rlforecast.data.schema import read_observations
+from rlforecast.fit import diagnose
+from rlforecast.model.build import build_model
+from rlforecast.model.design import build_design, select_rows
+from rlforecast.model.spec import load_spec
+a = json.loads(sys.argv[1])
+spec, _ = load_spec(a["model"])
+used, _ = select_rows(read_observations(a["data"]), spec["model"]["include_non_reasoning"])
+with build_model(build_design(used), spec):
+    idata = pm.sample(draws=a["draws"], tune=a["tune"], chains=a["chains"], cores=a["cores"], random_seed=a["seed"],
+                      nuts_sampler="pymc", nuts={"target_accept": a["target_accept"]}, progressbar=False,
+                      compute_convergence_checks=False)
+wall = time.perf_counter() - t0
+d = diagnose(idata, spec["diagnostics"])
+st = idata["sample_stats"].to_dataset()
+print(json.dumps({"wall_s": wall, "diag": d, "grad_evals": int(st["n_steps"].sum()),
+                  "leapfrog_per_draw_mean": float(st["n_steps"].mean())}))
+"""
+
+
+def bench_pymc(*, draws, settings, seed, cap_s, echo=print) -> dict:
+    """PyMC's own NUTS (C backend, windowed adaptation) in a fresh process, with nutpie's tuning length,
+    the draws nutpie needed to pass the gate, and the same target_accept; cut at ``cap_s`` seconds."""
+    args = {"model": str(MODEL), "data": str(DATA), "draws": draws, "tune": settings["tune"],
+            "chains": settings["chains"], "cores": min(settings["chains"], os.cpu_count() or 1), "seed": seed,
+            "target_accept": settings["target_accept"]}
+    echo(f"PyMC NUTS: {args['chains']} chains x ({args['tune']} tune + {draws} draws), cap {cap_s:.0f} s ...")
+    t0 = time.perf_counter()
     try:
-        fn = model.logp_dlogp_function(ravel_inputs=True)
-        fn.set_extra_values({})
-        x = np.concatenate([np.ravel(v) for v in model.initial_point().values()]).astype(float)
-        fn(x)
+        proc = subprocess.run([sys.executable, "-c", _PYMC_CODE, json.dumps(args)], capture_output=True, text=True,
+                              timeout=cap_s)
+    except subprocess.TimeoutExpired:
+        echo(f"  PyMC NUTS cut short at the {cap_s:.0f} s cap: no draws to compare")
+        return {"pymc_settings": args, "pymc_cut_short": True, "pymc_fit_wall_s": time.perf_counter() - t0}
+    if proc.returncode != 0:
+        echo(f"  PyMC NUTS failed (exit {proc.returncode}): {proc.stderr[-500:]}")
+        return {"pymc_settings": args, "pymc_error": proc.stderr[-2000:]}
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    d = r["diag"]
+    echo(f"  PyMC NUTS: {r['wall_s']:.1f} s, ESS bulk {d['ess_bulk_min']:.0f}, R-hat {d['rhat_max']:.4f}, "
+         f"divergences {d['divergences']}")
+    return {"pymc_settings": args, "pymc_cut_short": False, "pymc_fit_wall_s": r["wall_s"],
+            "pymc_ess_bulk_min": d["ess_bulk_min"], "pymc_ess_tail_min": d["ess_tail_min"],
+            "pymc_ess_per_s": d["ess_bulk_min"] / r["wall_s"], "pymc_rhat_max": d["rhat_max"],
+            "pymc_divergences": d["divergences"], "pymc_passed_gate": d["passed"],
+            "pymc_grad_evals_per_draw": r["leapfrog_per_draw_mean"]}
+
+
+def bench_forecast(echo=print) -> dict:
+    """``make forecast`` end to end with an empty fit cache (the environment already installed)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="rlforecast-bench-forecast-") as tmp:
+        env = dict(os.environ, RLFORECAST_CACHE=tmp)
+        echo("make forecast (empty fit cache) ...")
         t0 = time.perf_counter()
-        for _ in range(n):
-            fn(x)
-        return (time.perf_counter() - t0) / n * 1e6
-    except Exception as err:  # API drift must not sink the benchmark
-        print(f"(gradient timing skipped: {type(err).__name__}: {err})", file=sys.stderr)
-        return float("nan")
-
-
-def bench_fit(*, draws, tune, chains, seed, samplers=("nutpie", "pymc"), echo=print) -> dict:
-    from rlforecast.data.schema import read_observations
-    from rlforecast.fit import diagnose, sample
-    from rlforecast.model.build import build_model
-    from rlforecast.model.design import build_design, select_rows
-    from rlforecast.model.spec import load_spec
-
-    df = read_observations(DATA)
-    spec, _ = load_spec(MODEL)
-    s = spec["sampler"]
-    settings = {"draws": draws or s["draws"], "tune": tune or s["tune"], "chains": chains or s["chains"],
-                "target_accept": s["target_accept"], "seed": seed, "cores": min(chains or s["chains"], os.cpu_count() or 1)}
-    used, _ = select_rows(df, spec["model"]["include_non_reasoning"])
-    design = build_design(used)
-    out: dict = {"fit_settings": settings, "fit_n_obs": len(used), "fit_spec_settings": dict(s)}
-    for sampler in samplers:
-        prefix = "" if sampler == "nutpie" else "pymc_"
-        t0 = time.perf_counter()
-        model = build_model(design, spec)
-        build_s = time.perf_counter() - t0
-        if sampler == "nutpie":
-            out["fit_n_params"] = int(sum(np.size(v) for v in model.initial_point().values()))
-            out["grad_eval_us_pytensor_c"] = gradient_cost_us(model)
-        echo(f"fitting with {sampler}: {settings['chains']} chains x ({settings['tune']} tune + "
-             f"{settings['draws']} draws) on {settings['cores']} cores ...")
-        t0 = time.perf_counter()
-        if sampler == "nutpie":
-            idata, compile_s = sample(model, sampler="nutpie", draws=settings["draws"], tune=settings["tune"],
-                                      chains=settings["chains"], target_accept=settings["target_accept"],
-                                      seed=seed, progressbar=False)
-        else:
-            # PyMC's own NUTS, explicitly: with PyMC 6, pm.sample defaults to nutpie when it is installed
-            # (so rlforecast.fit.sample(sampler="pymc") would time nutpie again). Compilation happens inside.
-            import pymc as pm
-
-            with model:
-                idata = pm.sample(draws=settings["draws"], tune=settings["tune"], chains=settings["chains"],
-                                  cores=settings["cores"], random_seed=seed, nuts_sampler="pymc",
-                                  target_accept=settings["target_accept"], progressbar=False,
-                                  compute_convergence_checks=False)
-            compile_s = 0.0
+        proc = subprocess.run(["make", "-s", "forecast"], cwd=REPO, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - t0
-        diag = diagnose(idata, spec["diagnostics"])
-        stats = _sampler_stats(idata)
-        key = "fit" if sampler == "nutpie" else "pymc_fit"
-        out.update({
-            f"{key}_wall_s": wall, f"{key}_compile_s": compile_s, f"{key}_build_s": build_s,
-            f"{prefix}ess_bulk_min": diag["ess_bulk_min"], f"{prefix}ess_tail_min": diag["ess_tail_min"],
-            f"{prefix}ess_per_s": diag["ess_bulk_min"] / wall, f"{prefix}rhat_max": diag["rhat_max"],
-            f"{prefix}divergences": diag["divergences"], f"{prefix}bfmi_min": diag["bfmi_min"],
-            f"{prefix}diagnostics_passed": diag["passed"], f"{prefix}worst_rhat_var": diag["worst_rhat_var"],
-            f"{prefix}sampler_stats": stats,
-        })
-        if "leapfrog_total" in stats:
-            # wall time per gradient evaluation, per core (sampling only for nutpie: compile excluded)
-            out[f"{prefix}wall_us_per_leapfrog_per_core"] = ((wall - compile_s) * settings["cores"]
-                                                              / stats["leapfrog_total"] * 1e6)
-        echo(f"  {sampler}: {wall:.1f} s (compile {compile_s:.1f} s), ESS bulk min {diag['ess_bulk_min']:.0f}, "
-             f"R-hat max {diag['rhat_max']:.4f}, divergences {diag['divergences']}")
-        del idata, model
-    if "ess_per_s" in out and "pymc_ess_per_s" in out:
-        out["fit_speedup_vs_pymc_nuts"] = out["ess_per_s"] / out["pymc_ess_per_s"]
-    return out
+    echo(f"  make forecast: {wall:.1f} s (exit {proc.returncode})")
+    return {"forecast_wall_s": wall, "forecast_exit_code": proc.returncode}
 
 
 # ----------------------------------------------------------------------------------------------- meta ---
@@ -491,9 +527,10 @@ def check_targets(res: dict) -> dict:
 def table(res: dict) -> str:
     rows = [("measurement", "value", "target", "status")]
     targets = res["targets"]
-    keys = ["fit_wall_s", "fit_compile_s", "ess_bulk_min", "ess_per_s", "rhat_max", "divergences",
-            "pymc_fit_wall_s", "pymc_ess_bulk_min", "pymc_ess_per_s", "pymc_rhat_max", "pymc_divergences",
-            "fit_speedup_vs_pymc_nuts",
+    keys = ["fit_wall_s", "fit_wall_cold_s", "fit_compile_s", "fit_compile_cold_s", "fit_sampling_s",
+            "grad_evals_per_draw", "ess_bulk_min", "ess_tail_min", "ess_per_s", "rhat_max", "divergences",
+            "fit_passed_gate", "pymc_fit_wall_s", "pymc_cut_short", "pymc_ess_bulk_min", "pymc_ess_per_s",
+            "pymc_rhat_max", "pymc_divergences", "pymc_passed_gate", "fit_speedup_vs_pymc_nuts", "forecast_wall_s",
             "propagate_crossings_per_s", "loop_crossings_per_s", "propagate_speedup_vs_loop",
             "propagate_grid_wall_s", "propagate_peak_mb", "dask_propagate_wall_s", "dask_propagate_peak_mb",
             "dask_worker_peak_rss_mb", "dask_matches_in_process", "loop_matches_kernel",
@@ -516,15 +553,11 @@ def table(res: dict) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(REPO / "outputs" / "bench.json"))
-    ap.add_argument("--draws", type=int, default=None, help="draws per chain for BOTH samplers (default: spec)")
-    ap.add_argument("--tune", type=int, default=None, help="tuning steps per chain for BOTH samplers (default: spec)")
-    ap.add_argument("--chains", type=int, default=None, help="chains for BOTH samplers (default: spec)")
-    ap.add_argument("--quick", action="store_true",
-                    help=f"fewer draws/tune ({QUICK[0]}/{QUICK[1]}) for BOTH samplers (PyMC NUTS on the full "
-                         "settings takes hours on 2 cores); recorded in the JSON")
     ap.add_argument("--seed", type=int, default=20251022)
     ap.add_argument("--skip-fit", action="store_true")
     ap.add_argument("--skip-pymc", action="store_true", help="nutpie only (no speedup figure)")
+    ap.add_argument("--pymc-cap", type=float, default=3600.0, help="seconds before PyMC's NUTS is cut short")
+    ap.add_argument("--skip-forecast", action="store_true", help="do not time `make forecast`")
     ap.add_argument("--skip-propagation", action="store_true")
     ap.add_argument("--skip-dask", action="store_true")
     ap.add_argument("--grid-draws", type=int, default=10_000)
@@ -533,11 +566,8 @@ def main(argv=None) -> int:
     ap.add_argument("--kernel-draws", type=int, default=10_000)
     ap.add_argument("--chunk-samples", type=int, default=None, help="draws per Dask task (default: the package's)")
     args = ap.parse_args(argv)
-    if args.quick:
-        args.draws = args.draws or QUICK[0]
-        args.tune = args.tune or QUICK[1]
 
-    res: dict = {"meta": meta(sys.argv if argv is None else argv), "quick": args.quick}
+    res: dict = {"meta": meta(sys.argv if argv is None else argv)}
     # Propagation first: its memory figures must not include the fit's (PyMC/PyTensor) footprint.
     if not args.skip_propagation:
         res.update(bench_propagation(kernel_draws=args.kernel_draws, grid_draws=args.grid_draws,
@@ -545,8 +575,9 @@ def main(argv=None) -> int:
                                      chunk_samples=args.chunk_samples, seed=args.seed,
                                      use_dask=not args.skip_dask))
     if not args.skip_fit:
-        res.update(bench_fit(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
-                             samplers=("nutpie",) if args.skip_pymc else ("nutpie", "pymc")))
+        res.update(bench_fit(seed=args.seed, pymc=not args.skip_pymc, pymc_cap_s=args.pymc_cap))
+    if not args.skip_forecast:
+        res.update(bench_forecast())
     res["targets"] = check_targets(res)
     res["meta"]["load_avg_at_end"] = list(os.getloadavg())
 
@@ -555,10 +586,6 @@ def main(argv=None) -> int:
     write_text(args.out, json.dumps(res, indent=2, sort_keys=True, default=json_default) + "\n")
     print()
     print(table(res))
-    if "fit_settings" in res:
-        fs = res["fit_settings"]
-        print(f"\nfit settings (both samplers): {fs['chains']} chains x {fs['tune']} tune + {fs['draws']} draws, "
-              f"target_accept {fs['target_accept']}, {fs['cores']} cores{' (--quick)' if args.quick else ''}")
     print(f"wrote {args.out}")
     return 0
 

@@ -38,6 +38,7 @@ def run_sbc(sims: int, seed: int, draws: int, tune: int) -> tuple[pd.DataFrame, 
     import nutpie
     import pymc as pm
 
+    from rlforecast.fit import compile_nutpie
     from rlforecast.model.build import build_model
     from rlforecast.model.design import build_design
     from rlforecast.model.simulate import synthetic_design
@@ -49,7 +50,7 @@ def run_sbc(sims: int, seed: int, draws: int, tune: int) -> tuple[pd.DataFrame, 
     with model:
         prior = pm.sample_prior_predictive(draws=sims, random_seed=seed)
     t0 = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(model)
+    compiled = compile_nutpie(model)
     compile_s = time.perf_counter() - t0
     names = [f"{v}[{i}]" if i is not None else v for v, i in KEY]
     ranks, diverging = [], []

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from scipy.stats import betabinom
 
 from rlforecast.cli import main
 from rlforecast.errors import InputError
@@ -29,7 +28,7 @@ def test_shipped_specs_load(path):
 
 def test_spec_rejects_unknown_key_with_hint_and_lists_all_problems():
     text = (REPO / "models/baseline.toml").read_text()
-    text = text.replace("pooling =", "poolling =").replace("draws = 2000", "draws = -3")
+    text = text.replace("pooling =", "poolling =").replace("draws = 3000", "draws = -3")
     with pytest.raises(InputError) as err:
         parse_spec(text, "models/typo.toml")
     msg = err.value.report()
@@ -62,19 +61,62 @@ def test_design_on_shipped_data_places_compute_honestly():
     assert np.all((d.k >= 0) & (d.k <= d.n))
 
 
-def test_numpy_predictor_matches_pymc_log_likelihood(fitted_run):
-    """The numpy mirror (used by predict and scenarios) reproduces the PyMC model's pointwise log-lik."""
+def test_numpy_log_likelihood_matches_the_model_density(fitted_run):
+    """The stored pointwise log-likelihood (numpy, used by LOO) equals the PyMC model's density of the counts
+    at posterior draws, up to the binomial coefficient that the sampled density leaves out."""
+    from scipy.special import gammaln
+
     from rlforecast.fit import load_run, posterior_arrays, run_inputs
-    from rlforecast.model.kernels import accuracy, row_parameters
+    from rlforecast.model.build import build_model
 
     run = load_run(fitted_run, allow_unconverged=True)
     _, spec, d = run_inputs(run)
+    model = build_model(d, spec)
     post = posterior_arrays(run)
-    params = row_parameters(post, d, spec, np.random.default_rng(0))
-    p, kappa = accuracy(params)[:50], params["kappa"][:50]
-    ll_np = betabinom.logpmf(d.k, d.n, p * kappa, (1 - p) * kappa)
-    ll_pm = run["log_likelihood"]["correct"].values.reshape(-1, len(d.obs_ids))[:50]
-    np.testing.assert_allclose(ll_np, ll_pm, rtol=1e-6, atol=1e-6)
+    logp = model.compile_fn(model.logp(vars=[model["correct"]], sum=False, jacobian=False)[0], inputs=None,
+                            point_fn=True, mode="FAST_COMPILE")
+    ll = run["log_likelihood"]["correct"].values.reshape(-1, len(d.obs_ids))
+    binomln = gammaln(d.n + 1) - gammaln(d.k + 1) - gammaln(d.n - d.k + 1)
+    ip = model.initial_point()
+    for i in (0, 7, 31):
+        point = {}
+        for name in ip:
+            rv = model.values_to_rvs[model[name]]
+            value = post[rv.name][i]
+            point[name] = model.rvs_to_transforms[rv].forward(value).eval() if model.rvs_to_transforms[rv] else value
+        np.testing.assert_allclose(logp(point) + binomln, ll[i], rtol=1e-7, atol=1e-7)
+
+
+def test_sampling_parametrisation_keeps_the_stated_priors():
+    """Intercepts are sampled as levels shifted by functions of the slopes and ceilings (design.centring);
+    forward draws must still follow the spec: benchmark intercepts N(mu, sigma) independent of the slopes,
+    cell deviations N(0, cell_sd) for centred and non-centred cells alike."""
+    import pymc as pm
+    from scipy import stats
+
+    from rlforecast.data.schema import read_observations
+    from rlforecast.model.build import build_model
+    from rlforecast.model.design import centring
+
+    spec, _ = load_spec(REPO / "models/baseline.toml")
+    used, _ = select_rows(read_observations(REPO / "data/observations.csv"), False)
+    d = build_design(used)
+    cen = centring(d)
+    assert cen.rich.any() and (~cen.rich).any()  # both parametrisations are exercised
+    with build_model(d, spec):
+        prior = pm.sample_prior_predictive(draws=2000, random_seed=5)["prior"]
+    bi = spec["priors"]["benchmark_intercept"]
+    mu_b = prior["benchmark_intercept"].values.reshape(2000, -1)
+    z = ((mu_b - bi["mu"]) / bi["sigma"]).ravel()
+    assert stats.kstest(z, "norm").pvalue > 0.001
+    slope = prior["slope_inf"].values.reshape(2000, -1)
+    assert abs(np.corrcoef(mu_b.ravel(), np.log(slope).ravel())[0, 1]) < 0.05
+    alpha = prior["alpha"].values.reshape(2000, -1)
+    mean = mu_b[:, d.cell_benchmark] + (prior["family_sd"].values.reshape(-1, 1)
+                                        * prior["family_z"].values.reshape(2000, -1)[:, d.cell_family])
+    dev = (alpha - mean) / prior["cell_sd"].values.reshape(-1, 1)
+    for cells in (cen.rich, ~cen.rich):
+        assert stats.kstest(dev[:, cells].ravel(), "norm").pvalue > 0.001
 
 
 def test_prior_predictive_gives_plausible_accuracy_curves():

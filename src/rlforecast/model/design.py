@@ -251,3 +251,85 @@ def build_design(df: pd.DataFrame, ref: Design | None = None) -> Design:
         cal_value=meas[cal].to_numpy(float), cal_anchor=anchor_idx[cal], cal_label=label_idx[cal],
         cal_budget=budgets[cal], benchmark_center=dict(center),
     )
+
+
+# Data information on a cell's intercept above which the cell is parametrised centred (its data sd on the
+# logit scale is then below 0.5, tighter than any plausible cell_sd): a sampling choice only, exact either way.
+CENTRED_CELL_INFO = 4.0
+KAPPA_GUESS = 100.0
+W_MAX = 20.0  # over-dispersion used only to rank cells by information (the prior's median)
+
+
+@dataclass
+class Centring:
+    """Where each intercept is placed for sampling (pure functions of the design, no parameters).
+
+    ``x_inf_cell`` / ``x_inf_benchmark``: prior-mean log inference compute of the rows of each cell /
+    benchmark. The model samples the level (logit accuracy) there, which decorrelates intercepts from slopes.
+    ``rich``: cells whose data pin their level (centred parametrisation); the rest stay non-centred.
+    ``w_*``: far below the ceiling, accuracy - floor ~ (ceiling - floor) * exp(eta), so a ceiling change moves
+    every level of the benchmark; levels are sampled plus ``w * log((ceiling - floor) / (1 - floor))``,
+    with ``w = 1 - q`` (``q`` the observed share of the floor-to-1 range: d log(p - floor) / d eta at q).
+    """
+
+    x_inf_cell: np.ndarray
+    x_inf_benchmark: np.ndarray
+    w_cell: np.ndarray  # (cell,) 1 - observed accuracy share of the floor-to-1 range
+    w_benchmark: np.ndarray
+    rich: np.ndarray  # (cell,) bool
+
+
+def prior_mean_inference_x(d: Design, elasticity_mean: float = 0.5) -> np.ndarray:
+    """x_inf per row at the prior means of the latent compute variables (label offsets 0)."""
+    anchor0 = np.zeros(len(d.anchors))
+    if d.n_derived:
+        sums = np.bincount(d.cal_anchor, weights=d.cal_value - elasticity_mean * d.cal_budget, minlength=d.n_derived)
+        anchor0[:d.n_derived] = sums / np.bincount(d.cal_anchor, minlength=d.n_derived)
+    anchor0[d.n_derived:] = d.anchor_mu
+    return (d.inf_fixed + elasticity_mean * d.inf_budget
+            + np.where(d.inf_anchor >= 0, np.append(anchor0, 0.0)[d.inf_anchor], 0.0)
+            + np.where(d.inf_rel_latent >= 0, np.append(d.inf_rel_mu, 0.0)[d.inf_rel_latent], 0.0))
+
+
+def ceiling_guess(d: Design) -> np.ndarray:
+    """(benchmark,) a guess of each ceiling's share of the floor-to-1 range: halfway from the best
+    observed share to 1 (geometry only)."""
+    q = observed_share(d)
+    best = np.zeros(len(d.benchmarks))
+    np.maximum.at(best, d.obs_benchmark, q)
+    return (1 + best) / 2
+
+
+def observed_share(d: Design) -> np.ndarray:
+    """(obs,) observed accuracy as a share of the floor-to-1 range."""
+    return np.clip((d.k / d.n - d.floor) / (1 - d.floor), 0.0, 1.0)
+
+
+def cell_information(d: Design) -> np.ndarray:
+    """Approximate Fisher information of each cell's logit-scale intercept from its rows' counts, at the
+    guessed ceilings (rows near a ceiling say little about the level)."""
+    f = d.floor
+    rho = ceiling_guess(d)[d.obs_benchmark]
+    s = np.clip(observed_share(d) / rho, 0.02, 0.98)
+    p = f + (1 - f) * rho * s
+    slope = (1 - f) * rho * s * (1 - s)  # dp/deta
+    n_eff = d.n / (1 + (d.n - 1) / (KAPPA_GUESS + 1))
+    info = n_eff * slope**2 / (p * (1 - p))
+    return np.bincount(d.obs_cell, weights=info, minlength=len(d.cells))
+
+
+def centring(d: Design, elasticity_mean: float = 0.5) -> Centring:
+    x_inf = prior_mean_inference_x(d, elasticity_mean)
+
+    def mean_by(idx, x, size):
+        count = np.bincount(idx, minlength=size)
+        return np.bincount(idx, weights=x, minlength=size) / np.maximum(count, 1)
+
+    nc, nb = len(d.cells), len(d.benchmarks)
+    q, rho = observed_share(d), ceiling_guess(d)
+    w = np.minimum(1 / (1 - q / rho[d.obs_benchmark]), W_MAX)
+    return Centring(
+        x_inf_cell=mean_by(d.obs_cell, x_inf, nc), x_inf_benchmark=mean_by(d.obs_benchmark, x_inf, nb),
+        w_cell=mean_by(d.obs_cell, w, nc), w_benchmark=mean_by(d.obs_benchmark, w, nb),
+        rich=cell_information(d) >= CENTRED_CELL_INFO,
+    )

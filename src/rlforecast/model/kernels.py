@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import expit
+from scipy.stats import betabinom, binom
 
 from rlforecast.model.design import Design
 
@@ -112,3 +113,12 @@ def derived_anchors(d: Design, offset: np.ndarray | None, elasticity: np.ndarray
     out = np.zeros((s, d.n_derived))
     np.add.at(out.T, d.cal_anchor, resid.T)
     return out / np.bincount(d.cal_anchor, minlength=d.n_derived)
+
+
+def pointwise_loglik(post: dict, d: Design, spec: dict) -> np.ndarray:
+    """(sample, obs) log-likelihood of each observed count, normalising constants included (for LOO)."""
+    params = row_parameters(post, d, spec, np.random.default_rng(0))
+    p = np.clip(accuracy(params), 1e-9, 1 - 1e-9)
+    if "kappa" in params:
+        return betabinom.logpmf(d.k, d.n, p * params["kappa"], (1 - p) * params["kappa"])
+    return binom.logpmf(d.k, d.n, p)

@@ -38,7 +38,8 @@ SCHEMA: dict[str, dict[str, object]] = {
         "calibration_sd": _HALF,
         "interaction": _NORMAL,
     },
-    "sampler": {"draws": int, "tune": int, "chains": int, "target_accept": float},
+    "sampler": {"draws": int, "tune": int, "chains": int, "target_accept": float,
+                "adaptation": ("diag", "low_rank"), "stop_when_converged": bool},
     "diagnostics": {"rhat_max": float, "ess_min": float, "divergences_max": int},
 }
 
@@ -61,7 +62,7 @@ def _check_value(path: str, dotted: str, rule, value, problems: list[Problem]) -
     elif rule is str:
         ok = isinstance(value, str) and value.strip() != ""
         expected = "a non-empty string"
-    elif isinstance(rule, tuple) and dotted.startswith("model."):
+    elif isinstance(rule, tuple) and dotted.startswith(("model.", "sampler.")):
         ok = value in rule
         expected = "one of " + ", ".join(rule)
     else:  # prior table with required numeric parameters
