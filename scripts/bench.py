@@ -358,13 +358,15 @@ def _fit_cli(out: Path, env: dict, seed: int) -> dict:
     prov = json.loads(run.attrs["provenance"])
     s, d = prov["sampler"], prov["diagnostics"]
     iters = s["chains"] * (s["tune"] + s["draws_kept"])
+    grads_all = sum(a["grad_evals"] for a in s["attempts"])
     return {"wall_s": wall, "exit_code": proc.returncode, "compile_s": prov["timings_s"]["compile"],
             "sampling_s": prov["timings_s"]["sampling"], "draws_per_chain": s["draws_kept"],
             "stopped_early": s["stopped_early"], "grad_evals": s["grad_evals"],
             "grad_evals_per_iteration": s["grad_evals"] / iters, "ess_bulk_min": d["ess_bulk_min"],
             "ess_tail_min": d["ess_tail_min"], "rhat_max": d["rhat_max"], "divergences": d["divergences"],
             "bfmi_min": d["bfmi_min"], "diagnostics_passed": d["passed"], "worst_rhat_var": d["worst_rhat_var"],
-            "us_per_grad_eval_wall": prov["timings_s"]["sampling"] / s["grad_evals"] * 1e6,
+            "us_per_grad_eval_wall": prov["timings_s"]["sampling"] / grads_all * 1e6,
+            "attempts": s["attempts"],
             "sampler_settings": s, "sampler_stats": _sampler_stats(run)}
 
 

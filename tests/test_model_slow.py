@@ -51,3 +51,29 @@ def test_sbc_ranks_are_uniform(tmp_path):
     table, meta = sbc.run_sbc(sims=60, seed=3, draws=200, tune=300)
     tests = sbc.uniformity(table)
     assert (tests["p_value"] > 0.01 / len(tests)).all(), tests
+
+
+def test_shipped_fit_agrees_with_the_long_reference_fit():
+    """The shipped fit (today's parametrisation, sampler settings and stopping rule) has the posterior of the
+    long reference fit of the previous parametrisation (tests/data/README.md): medians of slopes, exchange
+    rates and ceilings within 2 combined Monte Carlo standard errors for at least 90% of the 67 quantities
+    (95% expected when nothing changed) and none beyond 3.5 (a Bonferroni bound at 5%)."""
+    import importlib.util
+
+    import pandas as pd
+
+    from rlforecast.data.schema import read_observations
+    from rlforecast.fit import fit_observations
+    from rlforecast.model.spec import load_spec
+
+    spec, text = load_spec(REPO / "models/baseline.toml")
+    df = read_observations(REPO / "data/observations.csv")
+    run = fit_observations(df, spec, text, (REPO / "data/observations.csv").read_bytes(), seed=20251022,
+                           progressbar=False)
+    mod_spec = importlib.util.spec_from_file_location("agreement", REPO / "scripts/agreement.py")
+    agreement = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(agreement)
+    table = agreement.compare(pd.read_csv(REPO / "tests/data/reference_summary.csv"), agreement.summarize(run))
+    z = table["z"].abs()
+    assert len(table) == 67
+    assert (z < 2).mean() >= 0.9 and z.max() < 3.5, table.loc[z > 2].to_string()

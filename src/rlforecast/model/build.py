@@ -68,8 +68,10 @@ def _binomial_random(n, p, rng=None, size=None):
     return rng.binomial(n, p, size=size)
 
 
-def build_model(design: Design, spec: dict) -> pm.Model:
-    """The PyMC model for ``design`` under ``spec`` (see models/*.toml for the knobs)."""
+def build_model(design: Design, spec: dict, centred_inference_slopes: bool = True) -> pm.Model:
+    """The PyMC model for ``design`` under ``spec`` (see models/*.toml for the knobs).
+
+    ``centred_inference_slopes`` chooses between two parametrisations of the same posterior."""
     pri = spec["priors"]
     opts = spec["model"]
     d = design
@@ -86,13 +88,19 @@ def build_model(design: Design, spec: dict) -> pm.Model:
         # --- slopes (log scale), pooled across benchmarks
         mu = pm.Normal("log_slope_mu", pri["log_slope_mu"]["mu"], pri["log_slope_mu"]["sigma"], dims="axis")
         if opts["pooling"] == "partial":
-            # Bivariate normal over benchmarks with an LKJ(eta) correlation, written as inference slope
-            # (centred: well identified by effort sweeps) then RL slope given it (non-centred: RL data are thin).
+            # Bivariate normal over benchmarks with an LKJ(eta) correlation, written as inference slope then
+            # RL slope given it (non-centred: RL data are thin). Inference slopes: centred by default (effort
+            # sweeps identify them); with few benchmarks, as in early backtest subsets, their spread can reach
+            # near zero, where the centred form funnels and the non-centred one samples well.
             sd = pm.HalfNormal("log_slope_sd", pri["log_slope_sd"]["sigma"], dims="axis")
             rho = pm.Deterministic("slope_corr", 2 * pm.Beta("slope_corr_01", pri["slope_corr_eta"], pri["slope_corr_eta"]) - 1)
-            log_inf = pm.Normal("log_slope_inf", mu[1], sd[1], dims="benchmark")
             z_rl = pm.Normal("log_slope_rl_z", 0.0, 1.0, dims="benchmark")
-            z_inf = (log_inf - mu[1]) / sd[1]
+            if centred_inference_slopes:
+                log_inf = pm.Normal("log_slope_inf", mu[1], sd[1], dims="benchmark")
+                z_inf = (log_inf - mu[1]) / sd[1]
+            else:
+                z_inf = pm.Normal("log_slope_inf_z", 0.0, 1.0, dims="benchmark")
+                log_inf = mu[1] + sd[1] * z_inf
             log_rl = mu[0] + sd[0] * (rho * z_inf + pt.sqrt(1 - rho**2) * z_rl)
             log_slope = pm.Deterministic("log_slope", pt.stack([log_rl, log_inf], axis=1), dims=("benchmark", "axis"))
             pooled_log_ratio = mu[0] - mu[1]

@@ -256,8 +256,8 @@ def build_design(df: pd.DataFrame, ref: Design | None = None) -> Design:
 # Data information on a cell's intercept above which the cell is parametrised centred (its data sd on the
 # logit scale is then below 0.5, tighter than any plausible cell_sd): a sampling choice only, exact either way.
 CENTRED_CELL_INFO = 4.0
-KAPPA_GUESS = 100.0
-W_MAX = 20.0  # over-dispersion used only to rank cells by information (the prior's median)
+KAPPA_GUESS = 100.0  # over-dispersion used only to rank cells by information (the prior's median)
+W_MAX = 20.0  # cap on the ceiling-pull weight of a level (rows at the best observed accuracy)
 
 
 @dataclass
@@ -305,17 +305,21 @@ def observed_share(d: Design) -> np.ndarray:
     return np.clip((d.k / d.n - d.floor) / (1 - d.floor), 0.0, 1.0)
 
 
-def cell_information(d: Design) -> np.ndarray:
-    """Approximate Fisher information of each cell's logit-scale intercept from its rows' counts, at the
-    guessed ceilings (rows near a ceiling say little about the level)."""
+def row_information(d: Design) -> np.ndarray:
+    """(obs,) approximate Fisher information of each row's count on its logit-scale level, at the guessed
+    ceilings (rows near a ceiling say little)."""
     f = d.floor
     rho = ceiling_guess(d)[d.obs_benchmark]
     s = np.clip(observed_share(d) / rho, 0.02, 0.98)
     p = f + (1 - f) * rho * s
     slope = (1 - f) * rho * s * (1 - s)  # dp/deta
     n_eff = d.n / (1 + (d.n - 1) / (KAPPA_GUESS + 1))
-    info = n_eff * slope**2 / (p * (1 - p))
-    return np.bincount(d.obs_cell, weights=info, minlength=len(d.cells))
+    return n_eff * slope**2 / (p * (1 - p))
+
+
+def cell_information(d: Design) -> np.ndarray:
+    """(cell,) approximate Fisher information on each cell's intercept."""
+    return np.bincount(d.obs_cell, weights=row_information(d), minlength=len(d.cells))
 
 
 def centring(d: Design, elasticity_mean: float = 0.5) -> Centring:
