@@ -39,7 +39,7 @@ def test_propagation_benchmark_on_a_tiny_grid(bench):
 
 def test_main_writes_the_json(bench, tmp_path):
     out = tmp_path / "bench.json"
-    assert bench.main(["--skip-fit", "--skip-dask", "--kernel-draws", "20", "--loop-draws", "2",
+    assert bench.main(["--skip-fit", "--skip-forecast", "--skip-dask", "--kernel-draws", "20", "--loop-draws", "2",
                        "--grid-draws", "30", "--grid-scenarios", "5", "--chunk-samples", "10", "--out", str(out)]) == 0
     res = json.loads(out.read_text())
     assert res["propagate_crossings_per_s"] > 0 and res["loop_crossings_per_s"] > 0
