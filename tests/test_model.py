@@ -210,8 +210,9 @@ def test_exchange_rate_table_has_benchmarks_and_pooled_row(fitted_run, tmp_path,
     assert (table["ratio_q05"] <= table["ratio_median"]).all() and (table["ratio_median"] <= table["ratio_q95"]).all()
     np.testing.assert_allclose(table["essay_ratio"], 0.5)
     np.testing.assert_allclose(table["essay_rl_multiple_per_gpt_level"], 1e6)
-    # derived statements follow from the ratio draws: 10x RL ~ 10^ratio x inference (monotone transform)
-    np.testing.assert_allclose(table["inf_multiple_per_10x_rl_median"], 10 ** table["ratio_median"], rtol=1e-5)
+    # derived statements follow from the ratio draws: 10x RL ~ 10^ratio x inference (monotone transform; with
+    # an even number of draws the median averages the two middle ones, hence the tolerance)
+    np.testing.assert_allclose(table["inf_multiple_per_10x_rl_median"], 10 ** table["ratio_median"], rtol=1e-3)
 
 
 def test_unconverged_fit_exits_nonzero_marks_file_and_is_refused(simulated, tmp_path, monkeypatch):
