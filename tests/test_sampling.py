@@ -18,20 +18,37 @@ def _normal_model(k=3):
     return model
 
 
-def test_sampling_stops_once_the_gate_holds_and_the_kept_draws_pass_it(monkeypatch):
-    import rlforecast.fit as fit
-
-    monkeypatch.setattr(fit, "GATE_POLL_S", 0.05)
+def _slow_model():
     y = np.random.default_rng(2).normal(size=100_000)  # makes each gradient cost ~0.5 ms, as in a real model
     with pm.Model() as model:
         mu = pm.Normal("mu", 0.0, 1.0, shape=2)
         pm.Normal("y", mu[0] + mu[1], 1.0, observed=y)
-    idata, info = sample(model, sampler="nutpie", draws=20_000, tune=200, chains=4,
-                         target_accept=0.8, seed=1, thresholds=GATE, progressbar=False)
-    assert info["stopped_early"] and info["draws"] < 20_000
+    return model
+
+
+def _gated(monkeypatch, poll_s):
+    import rlforecast.fit as fit
+
+    monkeypatch.setattr(fit, "GATE_POLL_S", poll_s)
+    return sample(_slow_model(), sampler="nutpie", draws=20_000, tune=200, chains=4, target_accept=0.8, seed=1,
+                  thresholds=GATE, progressbar=False)
+
+
+def test_sampling_stops_once_the_gate_holds_and_the_kept_draws_pass_it(monkeypatch):
+    from rlforecast.fit import check_schedule
+
+    idata, info = _gated(monkeypatch, 0.05)
+    assert info["stopped_early"] and info["draws"] < 20_000 and info["draws"] in check_schedule(200, 20_000)
     assert diagnose(idata, GATE)["passed"]
     assert info["grad_evals"] > 4 * (200 + info["draws"])  # warmup counted, at least one step per draw
     assert "warmup_posterior" not in idata.children
+
+
+def test_the_same_seed_keeps_the_same_draws_however_the_checks_are_timed(monkeypatch):
+    a, info_a = _gated(monkeypatch, 0.05)
+    b, info_b = _gated(monkeypatch, 0.7)
+    assert info_a["draws"] == info_b["draws"]
+    np.testing.assert_array_equal(a["posterior"]["mu"].values, b["posterior"]["mu"].values)
 
 
 def test_without_a_gate_the_draws_are_exactly_the_requested_ones():

@@ -27,7 +27,7 @@ from rlforecast.model.spec import parse_spec, spec_hash
 
 
 GATE_POLL_S = 1.0  # seconds between looks at the trace while sampling (a look copies it)
-GATE_GROWTH = 1.25  # the gate is checked again once the draws per chain have grown by this factor
+GATE_GROWTH = 1.25  # the gate is checked again at draw counts per chain growing by this factor
 
 
 def cache_dir() -> Path:
@@ -142,6 +142,22 @@ def _gate_passed(idata, thresholds: dict) -> bool:
         return diagnose(idata, thresholds)["passed"]
 
 
+def check_schedule(first: int, cap: int) -> list[int]:
+    """Draw counts per chain at which the gate is checked: ``first``, then growing by GATE_GROWTH, below ``cap``."""
+    out, n = [], first
+    while n < cap:
+        out.append(n)
+        n = max(n + 1, int(n * GATE_GROWTH))
+    return out
+
+
+def _first_draws(idata: xr.DataTree, n: int) -> xr.DataTree:
+    out = idata.copy()
+    for group in ("posterior", "sample_stats"):
+        out[group] = xr.DataTree(idata[group].to_dataset().isel(draw=slice(0, n)))
+    return out
+
+
 def _complete_draws(idata: xr.DataTree) -> xr.DataTree:
     """Drop trailing draws that some chain has not written yet (a trace read while sampling, or aborted)."""
     post = idata["posterior"].to_dataset()
@@ -151,12 +167,7 @@ def _complete_draws(idata: xr.DataTree) -> xr.DataTree:
         return idata
     values = post[sized[0]].values.reshape(chains, draws, -1)
     n = int(np.isfinite(values).all(axis=(0, 2)).cumprod().sum())
-    if n == draws:
-        return idata
-    out = idata.copy()
-    for group in ("posterior", "sample_stats"):
-        out[group] = xr.DataTree(idata[group].to_dataset().isel(draw=slice(0, n)))
-    return out
+    return idata if n == draws else _first_draws(idata, n)
 
 
 def _finished(run) -> bool:
@@ -190,25 +201,35 @@ def sample(model, *, sampler: str, draws: int, tune: int, chains: int, target_ac
         run = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=chains, seed=seed,
                             target_accept=target_accept, adaptation=adaptation, progress_bar=progressbar,
                             save_warmup=True, blocking=thresholds is None)
+        keep = None
         if thresholds is not None:
-            # Check the gate at geometrically spaced draw counts (a check costs about a second of CPU) and
-            # stop when it holds at two checks in a row (a single first pass is optimistically biased).
-            streak, next_check = 0, min_draws
-            while not _finished(run):
-                time.sleep(GATE_POLL_S)
-                trace = _complete_draws(run.inspect())
+            # The gate is checked on the first n draws for n on a fixed geometric schedule (a check costs about
+            # a second of CPU), and sampling stops when it holds at two scheduled counts in a row (a single first
+            # pass is optimistically biased). The draws kept are the first n of the second pass: the same seed
+            # keeps the same draws however the checks are timed.
+            schedule = check_schedule(min_draws, draws)
+            passes: list[bool] = []
+
+            def check_up_to(trace):  # scheduled checks the trace now covers; the draw count to keep, if any
                 n = trace["posterior"].sizes.get("draw", 0)
-                if n < next_check:
-                    continue
-                streak = streak + 1 if _gate_passed(trace, thresholds) else 0
-                next_check = int(n * GATE_GROWTH)
-                if streak == 2:
-                    info["stopped_early"] = True
-                    break
-            run = run.abort() if info["stopped_early"] else run.wait()
+                while len(passes) < len(schedule) and schedule[len(passes)] <= n:
+                    passes.append(_gate_passed(_first_draws(trace, schedule[len(passes)]), thresholds))
+                    if passes[-2:] == [True, True]:
+                        return schedule[len(passes) - 1]
+                return None
+
+            while keep is None and len(passes) < len(schedule) and not _finished(run):
+                time.sleep(GATE_POLL_S)
+                keep = check_up_to(_complete_draws(run.inspect()))
+            run = run.abort() if keep is not None else run.wait()
+            if keep is None:  # finished before every scheduled check was made: make them on the full trace
+                keep = check_up_to(_complete_draws(run))
+            info["stopped_early"] = keep is not None
         info["sample_s"] = time.perf_counter() - t0
         idata = _complete_draws(run)
         info["grad_evals"] = int(idata["sample_stats"]["n_steps"].sum() + idata["warmup_sample_stats"]["n_steps"].sum())
+        if keep is not None:
+            idata = _first_draws(idata, keep)
         for group in ("warmup_posterior", "warmup_sample_stats"):
             if group in idata.children:
                 del idata[group]
