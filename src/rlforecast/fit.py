@@ -274,16 +274,16 @@ def fit_observations(df: pd.DataFrame, spec: dict, spec_text: str, data_bytes: b
         info.update(inference_slopes="centred" if centred else "non-centred", passed=d["passed"],
                     divergences=d["divergences"], ess_bulk_min=round(d["ess_bulk_min"], 1),
                     rhat_max=round(d["rhat_max"], 5))
-        attempts.append((idata, info))
+        attempts.append((idata, info, d))
         if d["passed"]:
             break
-    idata, info = max(attempts, key=lambda a: (a[1]["passed"], -a[1]["divergences"], a[1]["ess_bulk_min"]))
+    idata, info, diag = max(attempts, key=lambda a: (a[1]["passed"], -a[1]["divergences"], a[1]["ess_bulk_min"]))
     t_sample = time.perf_counter() - t0
     settings.update(draws_kept=info["draws"], stopped_early=info["stopped_early"],
                     grad_evals=info.get("grad_evals"), inference_slopes=info["inference_slopes"],
                     attempts=[{k: round(v, 3) if isinstance(v, float) else v for k, v in a.items()}
-                              for _, a in attempts])
-    info = {"compile_s": sum(a["compile_s"] for _, a in attempts), "sample_s": sum(a["sample_s"] for _, a in attempts)}
+                              for _, a, _ in attempts])
+    compile_s, sample_s = (sum(a[key] for _, a, _ in attempts) for key in ("compile_s", "sample_s"))
     ll = pointwise_loglik(posterior_arrays(idata), design, spec)
     idata["log_likelihood"] = xr.DataTree(xr.Dataset(
         {"correct": (("chain", "draw", "obs"), ll.reshape(idata["posterior"].sizes["chain"], -1, ll.shape[-1]))},
@@ -291,7 +291,6 @@ def fit_observations(df: pd.DataFrame, spec: dict, spec_text: str, data_bytes: b
     obs = {"obs": design.obs_ids}
     idata["observed_data"] = xr.DataTree(xr.Dataset({"correct": ("obs", design.k)}, coords=obs))
     idata["constant_data"] = xr.DataTree(xr.Dataset({"n_items": ("obs", design.n)}, coords=obs))
-    diag = diagnose(idata, spec["diagnostics"])
     idata.attrs.clear()
     idata.attrs.update({
         "observations_csv": data_bytes.decode("utf-8"),
@@ -304,8 +303,8 @@ def fit_observations(df: pd.DataFrame, spec: dict, spec_text: str, data_bytes: b
             "git_commit": git_commit(),
             "seed": seed,
             "sampler": settings,
-            "timings_s": {"sample_wall_incl_compile": round(t_sample, 3), "compile": round(info["compile_s"], 3),
-                          "sampling": round(info["sample_s"], 3)},
+            "timings_s": {"sample_wall_incl_compile": round(t_sample, 3), "compile": round(compile_s, 3),
+                          "sampling": round(sample_s, 3)},
             "n_obs_used": len(used),
             "dropped_rows": dropped,
             "diagnostics": diag,

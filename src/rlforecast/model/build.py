@@ -27,13 +27,12 @@ import pymc as pm
 import pytensor.tensor as pt
 from pymc.distributions.dist_math import betaln
 
-from rlforecast.model.design import Design, centring
+from rlforecast.model.design import Centring, Design, centring
 
 AXES = ["rl", "inf"]
 
 
-def coords_of(design: Design) -> dict[str, list]:
-    cen = centring(design)
+def coords_of(design: Design, cen: Centring) -> dict[str, list]:
     cells = np.asarray(design.cells, dtype=object)
     return {
         "benchmark": design.benchmarks,
@@ -78,7 +77,7 @@ def build_model(design: Design, spec: dict, centred_inference_slopes: bool = Tru
     el = pri["budget_elasticity"]
     cen = centring(d, el["alpha"] / (el["alpha"] + el["beta"]))
     rich, poor = np.flatnonzero(cen.rich), np.flatnonzero(~cen.rich)
-    with pm.Model(coords=coords_of(d), check_bounds=False) as model:
+    with pm.Model(coords=coords_of(d, cen), check_bounds=False) as model:
         obs_b = pm.Data("obs_benchmark", d.obs_benchmark, dims="obs")
         obs_cell = pm.Data("obs_cell", d.obs_cell, dims="obs")
         floor = pm.Data("floor", d.floor, dims="obs")

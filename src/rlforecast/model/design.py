@@ -267,15 +267,16 @@ class Centring:
     ``x_inf_cell`` / ``x_inf_benchmark``: prior-mean log inference compute of the rows of each cell /
     benchmark. The model samples the level (logit accuracy) there, which decorrelates intercepts from slopes.
     ``rich``: cells whose data pin their level (centred parametrisation); the rest stay non-centred.
-    ``w_*``: far below the ceiling, accuracy - floor ~ (ceiling - floor) * exp(eta), so a ceiling change moves
-    every level of the benchmark; levels are sampled plus ``w * log((ceiling - floor) / (1 - floor))``,
-    with ``w = 1 - q`` (``q`` the observed share of the floor-to-1 range: d log(p - floor) / d eta at q).
+    ``w_*``: a ceiling change moves every level of its benchmark; levels are sampled plus
+    ``w * log((ceiling - floor) / (1 - floor))`` with ``w = 1 / (1 - q / rho)`` (``q`` the observed share of the
+    floor-to-1 range, ``rho`` the guessed ceiling share): the level shift that keeps accuracy at ``q`` when
+    ``log rho`` moves, to first order (about 1 far below the ceiling, capped at W_MAX next to it).
     """
 
     x_inf_cell: np.ndarray
     x_inf_benchmark: np.ndarray
-    w_cell: np.ndarray  # (cell,) 1 - observed accuracy share of the floor-to-1 range
-    w_benchmark: np.ndarray
+    w_cell: np.ndarray  # (cell,) mean w of the cell's rows
+    w_benchmark: np.ndarray  # (benchmark,) mean w of the benchmark's rows
     rich: np.ndarray  # (cell,) bool
 
 
