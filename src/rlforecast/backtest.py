@@ -16,7 +16,7 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import expit
 
-from rlforecast.io import write_text
+from rlforecast.io import write_set
 
 EFFORT_ORDER = {"none": 0, "minimal": 1, "low": 2, "medium": 3, "default": 3, "high": 4, "xhigh": 5, "max": 6}
 N_DRAWS = 2000
@@ -165,13 +165,14 @@ def backtest(df: pd.DataFrame, spec: dict, spec_text: str, cutoffs: list[str], *
     return summarise(pd.concat(results, ignore_index=True))
 
 
-def backtest_figure(table: pd.DataFrame, path_png) -> None:
+def backtest_figure(table: pd.DataFrame) -> bytes:
+    """PNG bytes: coverage and CRPS per split and method, all benchmarks."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from rlforecast.io import atomic_path
 
     overall = table[table["benchmark"] == "all"]
     splits = list(dict.fromkeys(overall["split"]))
@@ -191,9 +192,10 @@ def backtest_figure(table: pd.DataFrame, path_png) -> None:
     axes[0].legend(fontsize=8)
     fig.suptitle("Backtests on held-out observations (all benchmarks)")
     fig.tight_layout()
-    with atomic_path(path_png) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, metadata={"Software": None})
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, metadata={"Software": None})
     plt.close(fig)
+    return buf.getvalue()
 
 
 def backtest_command(data_path, model_path, out_dir, *, cutoffs, seed, draws, tune, chains, echo=print) -> None:
@@ -207,7 +209,7 @@ def backtest_command(data_path, model_path, out_dir, *, cutoffs, seed, draws, tu
     kwargs = {"draws": draws, "tune": tune, "chains": chains}
     table = backtest(df, spec, spec_text, cutoffs, seed=seed, sampler_kwargs=kwargs, echo=echo)
     out = Path(out_dir)
-    write_text(out / "backtest.csv", table.to_csv(index=False, lineterminator="\n", float_format="%.4f"))
-    backtest_figure(table, out / "backtest.png")
+    write_set(out, {"backtest.csv": table.to_csv(index=False, lineterminator="\n", float_format="%.4f"),
+                    "backtest.png": backtest_figure(table)}, "backtest")
     echo(table[table["benchmark"] == "all"].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     echo(f"wrote {out / 'backtest.csv'} and {out / 'backtest.png'}")

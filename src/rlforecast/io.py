@@ -1,12 +1,20 @@
-"""Atomic file writes and content hashes: every output is written to a temporary name and renamed."""
+"""Atomic file writes and content hashes: every output is written to a temporary name and renamed; a set of
+outputs is swapped into its folder as a unit."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
+import json
 import os
+import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
+
+from rlforecast.errors import check_interrupt
 
 
 def _umask() -> int:
@@ -34,6 +42,7 @@ def atomic_path(path: str | os.PathLike):
         yield Path(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        check_interrupt()
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -60,3 +69,74 @@ def sha256_file(path) -> str:
 def json_default(x):
     """``json.dumps`` fallback: numpy scalars and arrays as plain numbers and lists, anything else as text."""
     return x.tolist() if hasattr(x, "tolist") else str(x)
+
+
+@contextlib.contextmanager
+def deferred_interrupts():
+    """Hold SIGINT and SIGTERM until the block ends, then deliver them: a step that must not be cut in half,
+    such as swapping a set of files into place, finishes first. (Python handlers are swapped rather than the
+    signals masked: a process-directed signal would reach another thread.) Outside the main thread, a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if held:
+            signal.raise_signal(held[0])
+
+
+@contextlib.contextmanager
+def file_lock(path, on_wait=None):
+    """Exclusive lock across processes on the (hidden, kept) lock file ``path``; waits for the holder, calling
+    ``on_wait()`` first if it has to wait."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, _FILE_MODE)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def write_set(out_dir, files: dict[str, bytes | str], command: str) -> None:
+    """Write one command's set of output files into ``out_dir`` as a unit.
+
+    The files are written into a hidden staging folder first, then, under the folder's lock and with
+    interrupts held, renamed into place; files the command's previous set had and this one lacks are removed
+    (the set is listed in ``.COMMAND.files``). A failure or interrupt before the swap leaves the previous set as
+    it was; two runs into one folder leave one run's complete set, never a mix. Other files are not touched.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{command}.", suffix=".part", dir=out))
+    try:
+        for name, data in files.items():
+            with open(stage / name, "wb") as fh:
+                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+                os.fsync(fh.fileno())
+            os.chmod(stage / name, _FILE_MODE)
+        manifest = out / f".{command}.files"
+        check_interrupt()
+        with file_lock(out / ".rlforecast.lock"), deferred_interrupts():
+            try:
+                previous = set(json.loads(manifest.read_text(encoding="utf-8")))
+            except (OSError, ValueError, TypeError):
+                previous = set()
+            for name in files:
+                os.replace(stage / name, out / name)
+            for name in sorted(previous - set(files)):
+                if Path(name).name == name:  # only plain names this function wrote
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(out / name)
+            write_text(manifest, json.dumps(sorted(files)) + "\n")
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 
 from rlforecast import __version__
 from rlforecast.errors import ConvergenceError, InputError
-from rlforecast.io import sha256_file, write_bytes
+from rlforecast.io import sha256_file, write_set
 from rlforecast.scenarios import kernels
 from rlforecast.scenarios.figures import render
 from rlforecast.scenarios.propagate import compute_paths, draw_params
@@ -220,8 +220,7 @@ def budget_command(fit_paths, scenarios_path, out_dir, thresholds_path=None, see
             "thresholds": {"path": str(thresholds_path), "sha256": sha256_file(thresholds_path)},
             "files": sorted(files)}
     files["provenance.json"] = (json.dumps(prov, indent=2, sort_keys=True) + "\n").encode()
-    for name, data in files.items():
-        write_bytes(Path(out_dir) / name, data)
+    write_set(out_dir, files, "budget")
     _summary(table, levels, echo)
     if len(runs) == 1:
         echo("note: one model variant, so the model share is 0; pass --fit once per variant to measure it.")

@@ -16,7 +16,7 @@ import xarray as xr
 
 from rlforecast import __version__
 from rlforecast.errors import ConvergenceError, InputError, Problem
-from rlforecast.io import json_default, sha256_file, write_bytes
+from rlforecast.io import json_default, sha256_file, write_set
 from rlforecast.scenarios import figures, tables
 from rlforecast.scenarios.propagate import accuracy_paths, arrival_counts, compute_paths, draw_params
 from rlforecast.scenarios.spec import Scenario, load_scenarios, load_thresholds
@@ -216,8 +216,7 @@ def forecast_command(fit_path, scenarios_path, out_dir, thresholds_path=None, se
     fc = compute_forecast(fit_path, scenarios_path, thresholds_path=thresholds_path, seed=seed,
                           param_draws=param_draws, scheduler=scheduler, allow_unconverged=allow_unconverged)
     files = forecast_files(fc)
-    for name, data in files.items():
-        write_bytes(Path(out_dir) / name, data if isinstance(data, bytes) else data.encode("utf-8"))
+    write_set(out_dir, files, "forecast")
     header, rows = fc.policy_table()
     _summary(header, rows, fc.levels, echo)
     if not fc.converged:
