@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
+import os
+import signal
 import sys
 
 import click
 
-from rlforecast.errors import ConvergenceError, InputError
+from rlforecast.errors import ConvergenceError, InputError, on_interrupt, quiet_unraisable
 
 EXIT_INPUT = 2
 EXIT_UNCONVERGED = 3
+SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
 SEED = click.IntRange(min=0)  # numpy and the samplers take non-negative seeds only
 
 
@@ -27,8 +31,22 @@ def _clean_errors(fn):
         except ConvergenceError as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(EXIT_UNCONVERGED)
+        except KeyboardInterrupt as err:
+            signum = err.args[0] if err.args and err.args[0] in SIGNAL_NAMES else signal.SIGINT
+            click.echo(f"interrupted by {SIGNAL_NAMES[signum]}: stopped; every output file is either as it was "
+                       "before or complete (nothing is half-written)", err=True)
+            atexit.register(_die_by, signum)  # runs last, after the interpreter's own clean-up
+            sys.exit(128 + signum)
 
     return wrapper
+
+
+def _die_by(signum: int) -> None:
+    """End by the signal itself, as Unix tools do after cleaning up: a calling shell or script sees the
+    interrupt (status 128 + signum) and stops too."""
+    sys.stderr.flush()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,6 +56,9 @@ def main():
 
     Typical chain: `data build` -> `fit` -> `exchange-rate` / `predict` -> `forecast`.
     """
+    for signum in SIGNAL_NAMES:  # SIGTERM ends a command the way Ctrl-C does, through the same clean exit
+        signal.signal(signum, on_interrupt)
+    sys.unraisablehook = quiet_unraisable
 
 
 @main.group()
@@ -86,6 +107,36 @@ def fit(data_path, model_path, out_path, seed, sampler, draws, tune, chains, all
 
     fit_command(data_path, model_path, out_path, seed=seed, sampler=sampler, draws=draws, tune=tune,
                 chains=chains, allow_unconverged=allow_unconverged, use_cache=not no_cache, echo=click.echo)
+
+
+@main.group()
+def cache():
+    """Inspect or clear the fit cache (runs/.cache, or $RLFORECAST_CACHE)."""
+
+
+@cache.command("info")
+@_clean_errors
+def cache_info():
+    """List the cached fits with their size, model, rows and state."""
+    from rlforecast.fit import cache_dir, cache_entries
+
+    rows = cache_entries()
+    total = sum(r["bytes"] for r in rows)
+    click.echo(f"fit cache {cache_dir()}: {len(rows)} entries, {total / 1e6:.1f} MB")
+    for r in rows:
+        what = (f"{r['model']}, {r['rows']} rows, seed {r['seed']}, {r['draws']} draws/chain, "
+                f"{'passed' if r['passed'] else 'FAILED'} diagnostics") if r["status"] == "ok" else r["status"]
+        click.echo(f"  {r['file'][:16]}  {r['bytes'] / 1e6:7.1f} MB  {r['written']}  {what}")
+
+
+@cache.command("clear")
+@_clean_errors
+def cache_clear():
+    """Remove every cached fit (later fits are redone)."""
+    from rlforecast.fit import cache_dir, clear_cache
+
+    n, freed = clear_cache()
+    click.echo(f"removed {n} files ({freed / 1e6:.1f} MB) from {cache_dir()}")
 
 
 @main.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 
@@ -46,3 +47,27 @@ class InputError(Exception):
 
 class ConvergenceError(Exception):
     """A fit failed its diagnostic thresholds and the caller did not allow that."""
+
+
+_pending_signals: list[int] = []
+
+
+def on_interrupt(signum, frame) -> None:
+    """Handler for SIGINT and SIGTERM (installed by the CLI): remember the signal, raise KeyboardInterrupt.
+    Remembering it lets the next checkpoint stop the command even if a library swallowed the exception
+    (a KeyboardInterrupt raised inside a destructor or garbage-collector callback is only printed)."""
+    _pending_signals.append(signum)
+    raise KeyboardInterrupt(signum)
+
+
+def quiet_unraisable(unraisable, _default=sys.unraisablehook) -> None:
+    """``sys.unraisablehook`` that drops the "Exception ignored" report of an interrupt swallowed by a
+    destructor or callback (``on_interrupt`` recorded it: the next checkpoint stops); others go to the default."""
+    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        _default(unraisable)
+
+
+def check_interrupt() -> None:
+    """Checkpoint: raise KeyboardInterrupt if an interrupt arrived earlier (before writes, while sampling)."""
+    if _pending_signals:
+        raise KeyboardInterrupt(_pending_signals[0])
