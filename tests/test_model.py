@@ -62,12 +62,12 @@ def test_design_on_shipped_data_places_compute_honestly():
 
 
 def test_numpy_log_likelihood_matches_the_model_density(fitted_run):
-    """The stored pointwise log-likelihood (numpy, used by LOO) equals the PyMC model's density of the counts
+    """The pointwise log-likelihood computed from the draws (numpy, used by LOO) equals the PyMC model's density of the counts
     at posterior draws, up to the binomial coefficient that the sampled density leaves out."""
     import pytensor.tensor as pt
     from scipy.special import gammaln
 
-    from rlforecast.fit import load_run, posterior_arrays, run_inputs
+    from rlforecast.fit import load_run, log_likelihood, posterior_arrays, run_inputs
     from rlforecast.model.build import build_model
 
     run = load_run(fitted_run, allow_unconverged=True)
@@ -75,7 +75,7 @@ def test_numpy_log_likelihood_matches_the_model_density(fitted_run):
     model = build_model(d, spec)
     post = posterior_arrays(run)
     logp = model.compile_logp(vars=[model["correct"]], sum=False, jacobian=False)
-    ll = run["log_likelihood"]["correct"].values.reshape(-1, len(d.obs_ids))
+    ll = log_likelihood(run)["correct"].values.reshape(-1, len(d.obs_ids))
     binomln = gammaln(d.n + 1) - gammaln(d.k + 1) - gammaln(d.n - d.k + 1)
     for i in (0, 7, 31):
         point = {}
@@ -159,7 +159,8 @@ def test_fit_records_diagnostics_coverage_and_provenance(fitted_run):
     assert len(prov["data_sha256"]) == 64 and prov["seed"] == 3 and prov["sampler"]["sampler"] == "nutpie"
     cov = run["ppc_coverage"].to_dataset().to_dataframe()
     assert 0.6 <= cov.loc["all", "cover90"] <= 1.0 and 0.3 <= cov.loc["all", "cover50"] <= 0.75
-    assert {"posterior", "sample_stats", "log_likelihood", "observed_data"} <= set(run.children)
+    assert {"posterior", "sample_stats", "observed_data"} <= set(run.children)
+    assert run.attrs["format_version"] == 2 and "log_likelihood" not in run.children  # recomputed, not stored
 
 
 def _predict(fitted_run, tmp_path, rows):

@@ -15,15 +15,16 @@ def compare_runs(paths: list[str]) -> tuple[pd.DataFrame, list[str]]:
     """LOO table (best first) and warnings for observations with Pareto k > 0.7."""
     import arviz_stats as azs
 
-    from rlforecast.fit import load_run, provenance
+    import xarray as xr
+
+    from rlforecast.fit import load_run, log_likelihood, provenance
 
     runs, warnings, data_hashes = {}, [], set()
     for path in paths:
         run = load_run(path, allow_unconverged=True)
         prov = provenance(run)
         data_hashes.add(prov["data_sha256"])
-        if "log_likelihood" not in run.children:
-            raise InputError.at(path, "run file has no log_likelihood group", key="log_likelihood")
+        run["log_likelihood"] = xr.DataTree(log_likelihood(run))
         name = f"{prov['model_id']}" if prov["model_id"] not in runs else f"{prov['model_id']}:{path}"
         runs[name] = run
         if not prov["diagnostics"]["passed"]:

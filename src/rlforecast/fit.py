@@ -1,8 +1,9 @@
 """Fit a model spec to observations: sample, diagnose, check predictions, store a self-describing run file.
 
-A run file is an ArviZ 1.x ``xarray.DataTree`` (netCDF) holding posterior, sample stats, log-likelihood,
-observed data, the validated observations (CSV text) and spec (TOML text), diagnostics, the posterior
-predictive check, and JSON-encoded provenance. Loading re-checks the stored data and spec hashes.
+A run file is an ArviZ 1.x ``xarray.DataTree`` (compressed netCDF, ``FORMAT_VERSION``) holding posterior, sample
+stats, observed data, the validated observations (CSV text) and spec (TOML text), diagnostics, the posterior
+predictive check, and JSON-encoded provenance. The pointwise log-likelihood is computed from the draws when
+needed (``log_likelihood``). Loading re-checks the stored data and spec hashes and reads older formats.
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+import signal
 import subprocess
 import time
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +23,14 @@ import pandas as pd
 import xarray as xr
 
 from rlforecast import __version__
-from rlforecast.errors import ConvergenceError, InputError
-from rlforecast.io import atomic_path, sha256_bytes
+from rlforecast.errors import ConvergenceError, InputError, check_interrupt
+from rlforecast.io import atomic_path, file_lock, sha256_bytes
 from rlforecast.model.design import Design, build_design, select_rows
 from rlforecast.model.spec import parse_spec, spec_hash
 
-
-
+FORMAT_VERSION = 2  # run files: 2 = format_version attribute, compressed, no stored log-likelihood
+FORMAT_1_SAMPLER = {"adaptation": "diag", "stop_when_converged": False}  # what fits did before these keys existed
+COMPRESSION = {"zlib": True, "complevel": 1, "shuffle": True}  # level 1: nearly all of level 9's saving, fast
 GATE_POLL_S = 1.0  # seconds between looks at the trace while sampling (a look copies it)
 GATE_GROWTH = 1.25  # the gate is checked again at draw counts per chain growing by this factor
 
@@ -198,35 +203,17 @@ def sample(model, *, sampler: str, draws: int, tune: int, chains: int, target_ac
         info["compile_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         # cores=chains: all chains advance together (threads share the CPUs), so stopping early cuts none short
-        run = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=chains, seed=seed,
-                            target_accept=target_accept, adaptation=adaptation, progress_bar=progressbar,
-                            save_warmup=True, blocking=thresholds is None)
-        keep = None
-        if thresholds is not None:
-            # The gate is checked on the first n draws for n on a fixed geometric schedule (a check costs about
-            # a second of CPU), and sampling stops when it holds at two scheduled counts in a row (a single first
-            # pass is optimistically biased). The draws kept are the first n of the second pass: the same seed
-            # keeps the same draws however the checks are timed.
-            schedule = check_schedule(min_draws, draws)
-            passes: list[bool] = []
-
-            def check_up_to(trace):  # scheduled checks the trace now covers; the draw count to keep, if any
-                n = trace["posterior"].sizes.get("draw", 0)
-                while len(passes) < len(schedule) and schedule[len(passes)] <= n:
-                    passes.append(_gate_passed(_first_draws(trace, schedule[len(passes)]), thresholds))
-                    if passes[-2:] == [True, True]:
-                        return schedule[len(passes) - 1]
-                return None
-
-            while keep is None and len(passes) < len(schedule) and not _finished(run):
-                time.sleep(GATE_POLL_S)
-                keep = check_up_to(_complete_draws(run.inspect()))
-            run = run.abort() if keep is not None else run.wait()
-            if keep is None:  # finished before every scheduled check was made: make them on the full trace
-                keep = check_up_to(_complete_draws(run))
-            info["stopped_early"] = keep is not None
+        background = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=chains, seed=seed,
+                                   target_accept=target_accept, adaptation=adaptation, progress_bar=progressbar,
+                                   save_warmup=True, blocking=False)
+        try:  # an interrupt stops the sampler's threads and propagates (nutpie's blocking mode would swallow it)
+            trace, keep = _wait(background, draws, min_draws, thresholds)
+        except KeyboardInterrupt:
+            background.cancel()
+            raise
+        info["stopped_early"] = keep is not None
         info["sample_s"] = time.perf_counter() - t0
-        idata = _complete_draws(run)
+        idata = _complete_draws(trace)
         info["grad_evals"] = int(idata["sample_stats"]["n_steps"].sum() + idata["warmup_sample_stats"]["n_steps"].sum())
         if keep is not None:
             idata = _first_draws(idata, keep)
@@ -240,9 +227,42 @@ def sample(model, *, sampler: str, draws: int, tune: int, chains: int, target_ac
             idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1),
                               random_seed=seed, nuts_sampler="pymc", nuts={"target_accept": target_accept},
                               progressbar=progressbar, compute_convergence_checks=False)
+        if idata["posterior"].sizes["draw"] < draws:  # PyMC returns what it has on Ctrl-C
+            raise KeyboardInterrupt(signal.SIGINT)
         info["sample_s"] = time.perf_counter() - t0
     info["draws"] = int(idata["posterior"].sizes["draw"])
     return idata, info
+
+
+def _wait(background, draws: int, min_draws: int, thresholds: dict | None):
+    """Wait for nutpie's background sampler; with ``thresholds``, stop it once the gate holds twice.
+    Return the finished or aborted sampler's trace and the number of draws to keep (None = all)."""
+    if thresholds is None:
+        return background.wait(), None
+    keep = None
+    # The gate is checked on the first n draws for n on a fixed geometric schedule (a check costs about
+    # a second of CPU), and sampling stops when it holds at two scheduled counts in a row (a single first
+    # pass is optimistically biased). The draws kept are the first n of the second pass: the same seed
+    # keeps the same draws however the checks are timed.
+    schedule = check_schedule(min_draws, draws)
+    passes: list[bool] = []
+
+    def check_up_to(trace):  # scheduled checks the trace now covers; the draw count to keep, if any
+        n = trace["posterior"].sizes.get("draw", 0)
+        while len(passes) < len(schedule) and schedule[len(passes)] <= n:
+            passes.append(_gate_passed(_first_draws(trace, schedule[len(passes)]), thresholds))
+            if passes[-2:] == [True, True]:
+                return schedule[len(passes) - 1]
+        return None
+
+    while keep is None and len(passes) < len(schedule) and not _finished(background):
+        time.sleep(GATE_POLL_S)
+        check_interrupt()
+        keep = check_up_to(_complete_draws(background.inspect()))
+    trace = background.abort() if keep is not None else background.wait()
+    if keep is None:  # finished before every scheduled check was made: make them on the full trace
+        keep = check_up_to(_complete_draws(trace))
+    return trace, keep
 
 
 def fit_observations(df: pd.DataFrame, spec: dict, spec_text: str, data_bytes: bytes, *, seed: int,
@@ -250,7 +270,6 @@ def fit_observations(df: pd.DataFrame, spec: dict, spec_text: str, data_bytes: b
                      chains: int | None = None, progressbar: bool = True) -> xr.DataTree:
     """Sample the model for validated observations ``df``; return the complete run DataTree."""
     from rlforecast.model.build import build_model
-    from rlforecast.model.kernels import pointwise_loglik
 
     used, dropped = select_rows(df, spec["model"]["include_non_reasoning"])
     design = build_design(used)
@@ -284,15 +303,12 @@ def fit_observations(df: pd.DataFrame, spec: dict, spec_text: str, data_bytes: b
                     attempts=[{k: round(v, 3) if isinstance(v, float) else v for k, v in a.items()}
                               for _, a, _ in attempts])
     compile_s, sample_s = (sum(a[key] for _, a, _ in attempts) for key in ("compile_s", "sample_s"))
-    ll = pointwise_loglik(posterior_arrays(idata), design, spec)
-    idata["log_likelihood"] = xr.DataTree(xr.Dataset(
-        {"correct": (("chain", "draw", "obs"), ll.reshape(idata["posterior"].sizes["chain"], -1, ll.shape[-1]))},
-        coords={"obs": design.obs_ids}))
     obs = {"obs": design.obs_ids}
     idata["observed_data"] = xr.DataTree(xr.Dataset({"correct": ("obs", design.k)}, coords=obs))
     idata["constant_data"] = xr.DataTree(xr.Dataset({"n_items": ("obs", design.n)}, coords=obs))
     idata.attrs.clear()
     idata.attrs.update({
+        "format_version": FORMAT_VERSION,
         "observations_csv": data_bytes.decode("utf-8"),
         "spec_toml": spec_text,
         "provenance": json.dumps({
@@ -316,24 +332,92 @@ def fit_observations(df: pd.DataFrame, spec: dict, spec_text: str, data_bytes: b
     return idata
 
 
+def log_likelihood(run: xr.DataTree) -> xr.Dataset:
+    """Pointwise log-likelihood of every observation at every draw, (chain, draw, obs), computed from the draws
+    (run files do not store it: it is a function of the posterior and the stored data)."""
+    from rlforecast.model.kernels import pointwise_loglik
+
+    _, spec, design = run_inputs(run)
+    ll = pointwise_loglik(posterior_arrays(run), design, spec)
+    return xr.Dataset({"correct": (("chain", "draw", "obs"), ll.reshape(run["posterior"].sizes["chain"], -1, ll.shape[-1]))},
+                      coords={"obs": design.obs_ids})
+
+
 def write_run(run: xr.DataTree, path) -> None:
-    """Atomic netCDF write (a killed process never leaves a half file at ``path``)."""
+    """Atomic, compressed netCDF write (a killed process never leaves a half file at ``path``)."""
+    encoding = {node.path: {name: COMPRESSION for name, var in node.to_dataset().data_vars.items()
+                            if var.ndim and var.dtype.kind in "biuf"} for node in run.subtree}
     with atomic_path(path) as tmp:
-        run.to_netcdf(tmp, engine="h5netcdf")
+        run.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
 
 
-def load_run(path, allow_unconverged: bool = False) -> xr.DataTree:
-    """Open a run file, checking it is complete, self-consistent and (unless allowed) converged."""
+def _open_run(path) -> xr.DataTree:
     p = Path(path)
     if not p.is_file():
         raise InputError.at(path, "run file not found (create one with `rlforecast fit`)")
     try:
-        run = xr.open_datatree(p, engine="h5netcdf").load()
+        with xr.open_datatree(p, engine="h5netcdf") as tree:  # closed after loading: no stale handle stays open
+            return tree.load()
     except Exception as err:  # truncated or not netCDF: h5py raises several types
         raise InputError.at(path, f"not a readable rlforecast run file ({type(err).__name__}: {err})") from None
+
+
+def _read_format(run: xr.DataTree, path) -> int:
+    """The run file's format version; a newer format than this rlforecast reads is refused with who wrote it."""
+    version = run.attrs.get("format_version", 1)
+    if not isinstance(version, (int, np.integer)) or version < 1:
+        raise InputError.at(path, f"run-file format version {version!r} is not a positive integer",
+                            key="format_version")
+    if version > FORMAT_VERSION:
+        try:
+            prov = provenance(run)
+            writer = f"rlforecast {prov['package_version']} (commit {prov['git_commit']})"
+        except (KeyError, TypeError, ValueError):
+            writer = "a newer rlforecast"
+        raise InputError.at(path, f"written by {writer} in run-file format {version}; this rlforecast "
+                            f"{__version__} reads formats 1 to {FORMAT_VERSION}: upgrade rlforecast, or refit the "
+                            "run with this version (`rlforecast fit`)", key="format_version")
+    return int(version)
+
+
+def _from_format_1(run: xr.DataTree, path) -> xr.DataTree:
+    """Read a format-1 run (rlforecast before run files carried a format version): its spec may lack the
+    sampler keys added since, which are filled with what format-1 fits did (``FORMAT_1_SAMPLER``), after the
+    stored spec is checked against its recorded hash; a stored log-likelihood group is dropped (recomputed
+    from the draws like any other run's). The provenance records ``read_from_format = 1``."""
+    prov = provenance(run)
+    text = run.attrs["spec_toml"]
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise InputError.at(path, f"stored spec is not valid TOML: {err}", key="spec_toml") from None
+    if spec_hash(raw) != prov.get("spec_hash"):
+        raise InputError.at(path, "stored spec does not match its recorded hash (run file from a different spec?)",
+                            key="spec_hash")
+    missing = {k: v for k, v in FORMAT_1_SAMPLER.items() if k not in raw.get("sampler", {})}
+    if missing:
+        lines = "".join(f"{k} = {json.dumps(v)}\n" for k, v in missing.items())
+        text, n = re.subn(r"(?m)^\[sampler\][ \t]*(#.*)?\n", lambda m: m.group(0) + lines, text, count=1)
+        if n != 1:
+            raise InputError.at(path, "stored spec has no [sampler] table", key="spec_toml")
+    spec = parse_spec(text, f"{path} (stored spec)")
+    run = run.copy()
+    if "log_likelihood" in run.children:
+        del run["log_likelihood"]
+    run.attrs.update(spec_toml=text, format_version=FORMAT_VERSION,
+                     provenance=json.dumps(dict(prov, spec_hash=spec_hash(spec), read_from_format=1), sort_keys=True))
+    return run
+
+
+def load_run(path, allow_unconverged: bool = False) -> xr.DataTree:
+    """Open a run file, checking it is complete, self-consistent and (unless allowed) converged; older
+    run-file formats are read, newer ones refused."""
+    run = _open_run(path)
     for key in ("observations_csv", "spec_toml", "provenance"):
         if key not in run.attrs:
             raise InputError.at(path, "not an rlforecast run file (attribute missing)", key=key)
+    if _read_format(run, path) == 1:
+        run = _from_format_1(run, path)
     if "posterior" not in run.children:
         raise InputError.at(path, "run file has no posterior group", key="posterior")
     prov = provenance(run)
@@ -414,20 +498,84 @@ def fit_cached(df: pd.DataFrame, data_bytes: bytes, spec: dict, spec_text: str, 
                use_cache: bool, label: str, echo=print) -> xr.DataTree:
     """Fit (or reuse the cached fit of the same data, spec, sampler settings and model code).
 
-    ``settings``: sampler, seed, and draws/tune/chains (None = the spec's)."""
+    ``settings``: sampler, seed, and draws/tune/chains (None = the spec's). A cache entry is used only after
+    it loads and its stored hashes and key check out; a damaged one is reported, removed and refitted. Two
+    processes fitting the same inputs take turns (a lock per entry): the second reuses the first's fit."""
     s = spec["sampler"]
     settings = {"sampler": settings["sampler"], "draws": settings["draws"] or s["draws"],
                 "tune": settings["tune"] or s["tune"], "chains": settings["chains"] or s["chains"],
                 "seed": settings["seed"]}
-    cached = cache_dir() / f"{cache_key(data_bytes, spec, settings)}.nc"
-    if use_cache and cached.is_file():
-        echo(f"reusing cached fit {cached} (same data, spec and sampler settings)")
-        return xr.open_datatree(cached, engine="h5netcdf").load()
-    echo(f"fitting {spec['model']['id']} on {label} ({len(df)} rows) with {settings['sampler']} ...")
-    run = fit_observations(df, spec, spec_text, data_bytes, seed=settings["seed"], sampler=settings["sampler"],
-                           draws=settings["draws"], tune=settings["tune"], chains=settings["chains"])
-    write_run(run, cached)
+    key = cache_key(data_bytes, spec, settings)
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    cached = folder / f"{key}.nc"
+    with file_lock(folder / f".{key}.lock",
+                   on_wait=lambda: echo(f"waiting for another rlforecast process fitting the same inputs ({cached})")):
+        if use_cache and cached.is_file():
+            run = _cache_entry(cached, key, echo)
+            if run is not None:
+                echo(f"reusing cached fit {cached} (same data, spec and sampler settings)")
+                return run
+        echo(f"fitting {spec['model']['id']} on {label} ({len(df)} rows) with {settings['sampler']} ...")
+        run = fit_observations(df, spec, spec_text, data_bytes, seed=settings["seed"], sampler=settings["sampler"],
+                               draws=settings["draws"], tune=settings["tune"], chains=settings["chains"])
+        run.attrs["provenance"] = json.dumps(dict(provenance(run), cache_key=key), sort_keys=True)
+        write_run(run, cached)
     return run
+
+
+def _cache_entry(path: Path, key: str, echo) -> xr.DataTree | None:
+    """The cached run at ``path`` if it loads, its hashes check out and it was stored under ``key``;
+    otherwise say why in one line, remove it and return None."""
+    try:
+        run = load_run(path, allow_unconverged=True)
+        reason = None if provenance(run).get("cache_key") == key else "stored under another key"
+    except InputError as err:
+        run, reason = None, err.problems[0].message
+    if reason is None:
+        return run
+    echo(f"cache entry {path} is unusable ({reason.splitlines()[0]}): removed; refitting")
+    path.unlink(missing_ok=True)
+    return None
+
+
+def cache_entries() -> list[dict]:
+    """One row per cache entry: file, size, and (read from its attributes without loading the draws) model,
+    rows, seed, draws kept, whether it passed, when written; damaged entries are listed as such."""
+    rows = []
+    for path in sorted(cache_dir().glob("*.nc")):
+        row = {"file": path.name, "bytes": path.stat().st_size,
+               "written": time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))}
+        try:
+            with xr.open_datatree(path, engine="h5netcdf") as tree:
+                prov = provenance(tree)
+            row.update(model=prov["model_id"], rows=prov["n_obs_used"], seed=prov["seed"],
+                       draws=prov["sampler"].get("draws_kept", prov["sampler"]["draws"]),
+                       passed=bool(prov["diagnostics"]["passed"]), status="ok")
+        except Exception as err:  # unreadable in any way: reported, not raised
+            row["status"] = f"damaged ({type(err).__name__}); `rlforecast fit` replaces it"
+        rows.append(row)
+    return rows
+
+
+def clear_cache() -> tuple[int, int]:
+    """Remove every cache entry and leftover temporary file; return (files removed, bytes freed)."""
+    import fcntl
+
+    n = freed = 0
+    folder = cache_dir()
+    for path in list(folder.glob("*.nc")) + list(folder.glob(".*.part")):
+        freed += path.stat().st_size
+        path.unlink(missing_ok=True)
+        n += 1
+    for path in folder.glob(".*.lock"):  # lock files no process holds
+        with open(path, "rb") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            path.unlink(missing_ok=True)
+    return n, freed
 
 
 def check_and_write(run: xr.DataTree, spec: dict, out_path, allow_unconverged: bool, echo=print) -> None:
