@@ -155,9 +155,8 @@ def test_a_damaged_cache_entry_is_reported_removed_and_refitted(sim_csv, fitted_
         assert report.startswith(f"cache entry {entry} is unusable ({reason}"), res.output
         assert report.endswith("): removed; refitting") and "Traceback" not in res.output
         assert "fitting baseline" in res.output and "reusing cached fit" not in res.output
-        assert fit.provenance(fit.load_run(entry, True))["cache_key"] == entry.stem  # the refit is cached
         again = CliRunner().invoke(main, _fit_args(sim_csv, tmp_path / "c.nc"))
-        assert "reusing cached fit" in again.output and "unusable" not in again.output
+        assert "reusing cached fit" in again.output and "unusable" not in again.output  # the refit is cached
     assert len(fits) == 4
 
 
@@ -225,15 +224,12 @@ def test_an_interrupted_fit_exits_cleanly_and_writes_nothing(sim_csv, tmp_path):
     out.write_bytes(b"an earlier run file")
     cmd = CLI + ["fit", "--data", str(sim_csv), "--model", str(MODEL), "--out", str(out), "--draws", "20000",
                  "--tune", "200", "--chains", "2", "--seed", "12", "--allow-unconverged"]
-    for signum, after_s in ((signal.SIGINT, 1.5), (signal.SIGTERM, 14.0)):  # importing; compiling or sampling
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(cache))
-        t0 = time.perf_counter()
-        code, err = _interrupted(proc, signum, after_s)
-        _check_interrupt_message(code, err, signum)
-        assert time.perf_counter() - t0 < after_s + 20  # the sampler's threads stop too
-        assert out.read_bytes() == b"an earlier run file"
-        assert not list(cache.glob("*.nc")) and not list(cache.glob(".*.part"))
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "run.nc", "sim.csv"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(cache))
+    code, err = _interrupted(proc, signal.SIGTERM, 13.0, timeout=20)  # compiling or sampling; threads stop too
+    _check_interrupt_message(code, err, signal.SIGTERM)
+    assert out.read_bytes() == b"an earlier run file"
+    assert not list(cache.glob("*.nc")) and not list(cache.glob(".*.part"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "run.nc", "sim.csv"]
 
 
 def test_an_interrupted_forecast_leaves_the_earlier_set(fitted_run, scenarios, forecast_sets, tmp_path):
