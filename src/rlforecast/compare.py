@@ -14,7 +14,6 @@ from rlforecast.io import write_text
 def compare_runs(paths: list[str]) -> tuple[pd.DataFrame, list[str]]:
     """LOO table (best first) and warnings for observations with Pareto k > 0.7."""
     import arviz_stats as azs
-
     import xarray as xr
 
     from rlforecast.fit import load_run, log_likelihood, provenance
