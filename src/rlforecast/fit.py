@@ -16,6 +16,7 @@ import signal
 import subprocess
 import time
 import tomllib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -140,8 +141,6 @@ def compile_nutpie(model):
 
 
 def _gate_passed(idata, thresholds: dict) -> bool:
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return diagnose(idata, thresholds)["passed"]
@@ -258,7 +257,10 @@ def _wait(background, draws: int, min_draws: int, thresholds: dict | None):
     while keep is None and len(passes) < len(schedule) and not _finished(background):
         time.sleep(GATE_POLL_S)
         check_interrupt()
-        keep = check_up_to(_complete_draws(background.inspect()))
+        with warnings.catch_warnings():  # a trace read in warmup has fewer draws than chains: arviz says so
+            warnings.filterwarnings("ignore", message="Found chain dimension to be longer", category=UserWarning)
+            trace = background.inspect()
+        keep = check_up_to(_complete_draws(trace))
     trace = background.abort() if keep is not None else background.wait()
     if keep is None:  # finished before every scheduled check was made: make them on the full trace
         keep = check_up_to(_complete_draws(trace))
