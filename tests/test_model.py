@@ -254,3 +254,50 @@ def test_compare_reports_loo_table(fitted_run):
 
     table, warnings = compare_runs([str(fitted_run), str(fitted_run)])
     assert len(table) == 2 and "elpd" in " ".join(map(str, table.columns))
+
+
+def test_progress_term_enters_the_model_and_its_numpy_mirror_alike():
+    """With a [progress] section, eta gains progress_rate[benchmark] * generation year; the PyMC density of the
+    counts and the numpy mirror (kernels) agree at prior draws, and the generation years follow release dates."""
+    import pymc as pm
+    import pytensor.tensor as pt
+    from scipy.special import gammaln
+
+    from rlforecast.data.schema import read_observations
+    from rlforecast.model.build import build_model
+    from rlforecast.model.design import build_design, select_rows
+    from rlforecast.model.kernels import pointwise_loglik
+
+    spec, _ = load_spec(REPO / "models/progress.toml")
+    df, _ = select_rows(read_observations(REPO / "data/observations.csv"), False)
+    d = build_design(df)
+    gpt5 = d.obs_year[(df["family"] == "gpt-5-2025-08-07").to_numpy()]
+    assert np.allclose(gpt5, (np.datetime64("2025-08-07") - np.datetime64("2025-01-01")).astype(int) / 365.25)
+    assert d.obs_year.min() < -0.2 and d.obs_year.max() > 1.4  # o1 (2024-09) ... 2026 families
+    model = build_model(d, spec)
+    assert {"progress_rate_mu", "progress_rate_sd", "progress_rate_z"} <= {rv.name for rv in model.free_RVs}
+    prior = pm.sample_prior_predictive(draws=3, model=model, random_seed=2)["prior"]
+    post = {v: prior[v].values.reshape((-1,) + prior[v].shape[2:]) for v in prior.data_vars}
+    assert np.ptp(post["progress_rate"]) > 0
+    ll = pointwise_loglik(post, d, spec)
+    logp = model.compile_logp(vars=[model["correct"]], sum=False, jacobian=False)
+    binomln = gammaln(d.n + 1) - gammaln(d.k + 1) - gammaln(d.n - d.k + 1)
+    for i in range(3):
+        point = {}
+        for rv in model.free_RVs:
+            value, transform = post[rv.name][i], model.rvs_to_transforms.get(rv)
+            point[model.rvs_to_values[rv].name] = (transform.forward(pt.as_tensor(value), *rv.owner.inputs).eval()
+                                                   if transform else value)
+        np.testing.assert_allclose(np.ravel(logp(point)) + binomln, ll[i], rtol=1e-6, atol=1e-6)
+    no_progress = dict(post, progress_rate=np.zeros_like(post["progress_rate"]))
+    assert not np.allclose(pointwise_loglik(no_progress, d, spec), ll)  # the term really moves the density
+
+
+def test_the_progress_section_is_optional_but_checked_when_present():
+    text = (REPO / "models/baseline.toml").read_text()
+    assert "progress" not in parse_spec(text)
+    with pytest.raises(InputError) as err:
+        parse_spec(text + "\n[progress]\nrate_mu = { mu = 0.0, sigma = 1.0 }\nrate_sdd = { sigma = 0.5 }\n", "p.toml")
+    msg = err.value.report()
+    assert "p.toml, key 'progress.rate_sdd': unknown key (did you mean 'rate_sd'?)" in msg
+    assert "p.toml, key 'progress.rate_sd': missing key" in msg

@@ -2,6 +2,7 @@
 
     p = floor + (ceiling - floor) * logistic(eta)
     eta = alpha[benchmark, family] + slope_rl[benchmark] * x_rl + slope_inf[benchmark] * x_inf
+          (+ progress_rate[benchmark] * generation year of the family, with a [progress] section)
     log([slope_rl, slope_inf])[benchmark] ~ MvNormal(log_slope_mu, diag(sd) LKJ(eta) diag(sd))
     correct ~ BetaBinomial(n_items, p * kappa, (1 - p) * kappa)
 
@@ -124,8 +125,20 @@ def build_model(design: Design, spec: dict, centred_inference_slopes: bool = Tru
         # depend on other parameters only (Jacobian 1), so the priors below are the model's priors on the
         # intercepts. (Not centred on the RL axis: its slopes are prior-dominated, and shifting every level
         # by them made the tails of slope_rl diverge.)
+        # --- progress across model generations (specs with [progress]): eta += rate[benchmark] * year of the
+        # row's family, partially pooled; non-centred (16 benchmarks, most with few generations)
+        rate = None
+        if "progress" in spec:
+            prog = spec["progress"]
+            r_mu = pm.Normal("progress_rate_mu", prog["rate_mu"]["mu"], prog["rate_mu"]["sigma"])
+            r_sd = pm.HalfNormal("progress_rate_sd", prog["rate_sd"]["sigma"])
+            rate = pm.Deterministic("progress_rate", r_mu + r_sd * pm.Normal("progress_rate_z", 0.0, 1.0, dims="benchmark"),
+                                    dims="benchmark")
+
         x_inf_b = pm.Data("x_inf_benchmark", cen.x_inf_benchmark, dims="benchmark")
         shift_b = slope_inf * x_inf_b + pm.Data("w_benchmark", cen.w_benchmark, dims="benchmark") * log_room
+        if rate is not None:
+            shift_b = shift_b + rate * pm.Data("year_benchmark", cen.year_benchmark, dims="benchmark")
         bi = pri["benchmark_intercept"]
         level_b = pm.Normal("benchmark_level", bi["mu"] + shift_b, bi["sigma"], dims="benchmark")
         mu_b = pm.Deterministic("benchmark_intercept", level_b - shift_b, dims="benchmark")
@@ -143,6 +156,8 @@ def build_model(design: Design, spec: dict, centred_inference_slopes: bool = Tru
         x_inf_c = pm.Data("x_inf_cell", cen.x_inf_cell, dims="cell")
         w_c = pm.Data("w_cell", cen.w_cell, dims="cell")
         shift_c = slope_inf[cell_b] * x_inf_c + w_c * log_room[cell_b]
+        if rate is not None:
+            shift_c = shift_c + rate[cell_b] * pm.Data("year_cell", cen.year_cell, dims="cell")
         parts, order = [], []
         if len(rich):
             level_c = pm.Normal("cell_level", cell_mean[rich_ix] + shift_c[rich_ix], cell_sd, dims="cell_rich")
@@ -166,6 +181,8 @@ def build_model(design: Design, spec: dict, centred_inference_slopes: bool = Tru
         x_inf = pm.Data("inf_fixed", d.inf_fixed, dims="obs") + _inference_latents(d, pri)
 
         eta = alpha[obs_cell] + slope_rl[obs_b] * x_rl + slope_inf[obs_b] * x_inf
+        if rate is not None:
+            eta = eta + rate[obs_b] * pm.Data("obs_year", d.obs_year, dims="obs")
         if opts["interaction"] == "rl_extends_inference":
             gamma = pm.Normal("interaction", pri["interaction"]["mu"], pri["interaction"]["sigma"])
             eta = eta + gamma * x_rl * x_inf

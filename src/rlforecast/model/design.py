@@ -85,6 +85,10 @@ class Design:
     cal_label: np.ndarray  # (cal,)
     cal_budget: np.ndarray  # (cal,)
     benchmark_center: dict[str, float] = field(default_factory=dict)
+    # (obs,) the row's model generation: its family's first release, in years since PROGRESS_ORIGIN (0 when
+    # the family has no release date); used by specs with a [progress] section
+    obs_year: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    family_year: dict[str, float] = field(default_factory=dict)  # family -> year offset, as fitted
 
     @property
     def floor_by_benchmark(self) -> np.ndarray:
@@ -151,6 +155,9 @@ def build_design(df: pd.DataFrame, ref: Design | None = None) -> Design:
     b_ix = {b: i for i, b in enumerate(benchmarks)}
     f_ix = {f: i for i, f in enumerate(families)}
     c_ix = {c: i for i, c in enumerate(cells)}
+    family_year = generation_years(df)
+    if ref is not None:  # families the fit saw keep their fitted generation; new ones get their own
+        family_year = {**family_year, **ref.family_year}
 
     # RL axis: fixed relative values, or one latent per base model with a stated 90% range.
     rl = df["rl_log10_rel"].fillna(0.0).to_numpy(float)
@@ -250,7 +257,17 @@ def build_design(df: pd.DataFrame, ref: Design | None = None) -> Design:
         inf_rel_mu=np.asarray(rel_mu, float), inf_rel_sd=np.asarray(rel_lsd, float),
         cal_value=meas[cal].to_numpy(float), cal_anchor=anchor_idx[cal], cal_label=label_idx[cal],
         cal_budget=budgets[cal], benchmark_center=dict(center),
+        obs_year=df["family"].map(family_year).fillna(0.0).to_numpy(float), family_year=family_year,
     )
+
+
+PROGRESS_ORIGIN = "2025-01-01"  # generation years are counted from here (the middle of the reasoning-model data)
+
+
+def generation_years(df: pd.DataFrame) -> dict[str, float]:
+    """Family -> its first release date in years since PROGRESS_ORIGIN (families without any date: absent)."""
+    dates = pd.to_datetime(df["release_date"], errors="coerce").groupby(df["family"]).min().dropna()
+    return {f: (d - pd.Timestamp(PROGRESS_ORIGIN)).days / 365.25 for f, d in dates.items()}
 
 
 # Data information on a cell's intercept above which the cell is parametrised centred (its data sd on the
@@ -265,7 +282,8 @@ class Centring:
     """Where each intercept is placed for sampling (pure functions of the design, no parameters).
 
     ``x_inf_cell`` / ``x_inf_benchmark``: prior-mean log inference compute of the rows of each cell /
-    benchmark. The model samples the level (logit accuracy) there, which decorrelates intercepts from slopes.
+    benchmark (``year_*``: their mean generation year). The model samples the level (logit accuracy) there,
+    which decorrelates intercepts from slopes (and from progress rates).
     ``rich``: cells whose data pin their level (centred parametrisation); the rest stay non-centred.
     ``w_*``: a ceiling change moves every level of its benchmark; levels are sampled plus
     ``w * log((ceiling - floor) / (1 - floor))`` with ``w = 1 / (1 - q / rho)`` (``q`` the observed share of the
@@ -275,6 +293,8 @@ class Centring:
 
     x_inf_cell: np.ndarray
     x_inf_benchmark: np.ndarray
+    year_cell: np.ndarray  # (cell,) mean generation year of the cell's rows (progress specs)
+    year_benchmark: np.ndarray  # (benchmark,)
     w_cell: np.ndarray  # (cell,) mean w of the cell's rows
     w_benchmark: np.ndarray  # (benchmark,) mean w of the benchmark's rows
     rich: np.ndarray  # (cell,) bool
@@ -335,6 +355,7 @@ def centring(d: Design, elasticity_mean: float = 0.5) -> Centring:
     w = np.minimum(1 / (1 - q / rho[d.obs_benchmark]), W_MAX)
     return Centring(
         x_inf_cell=mean_by(d.obs_cell, x_inf, nc), x_inf_benchmark=mean_by(d.obs_benchmark, x_inf, nb),
+        year_cell=mean_by(d.obs_cell, d.obs_year, nc), year_benchmark=mean_by(d.obs_benchmark, d.obs_year, nb),
         w_cell=mean_by(d.obs_cell, w, nc), w_benchmark=mean_by(d.obs_benchmark, w, nb),
         rich=cell_information(d) >= CENTRED_CELL_INFO,
     )

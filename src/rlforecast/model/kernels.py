@@ -73,6 +73,12 @@ def row_parameters(post: dict, d: Design, spec: dict, rng: np.random.Generator) 
     if "budget_elasticity" in post:
         x_inf = x_inf + post["budget_elasticity"][:, None] * d.inf_budget
     eta = alpha + slope_rl * x_rl + slope_inf * x_inf
+    if "progress_rate" in post:
+        rate = _take(post["progress_rate"], b, s)
+        if new_b.any():
+            rate[:, new_b] = (post["progress_rate_mu"][:, None] + post["progress_rate_sd"][:, None]
+                              * rng.standard_normal((s, int(new_b.sum()))))
+        eta = eta + rate * d.obs_year
     if "interaction" in post:
         eta = eta + post["interaction"][:, None] * x_rl * x_inf
     floor = np.broadcast_to(d.floor, (s, nrow))

@@ -41,7 +41,10 @@ SCHEMA: dict[str, dict[str, object]] = {
     "sampler": {"draws": int, "tune": int, "chains": int, "target_accept": float,
                 "adaptation": ("diag", "low_rank"), "stop_when_converged": bool},
     "diagnostics": {"rhat_max": float, "ess_min": float, "divergences_max": int},
+    # optional: progress across model generations, eta += rate[benchmark] * generation year
+    "progress": {"rate_mu": _NORMAL, "rate_sd": _HALF},
 }
+OPTIONAL_SECTIONS = {"progress"}
 
 
 def _hint(key: str, allowed) -> str:
@@ -91,6 +94,8 @@ def validate_spec(raw: dict, path: str) -> dict:
             problems.append(Problem(path, "unknown section" + _hint(section, SCHEMA), key=section))
     for section, rules in SCHEMA.items():
         table = raw.get(section)
+        if table is None and section in OPTIONAL_SECTIONS:
+            continue
         if not isinstance(table, dict):
             problems.append(Problem(path, "missing section", key=section))
             continue
