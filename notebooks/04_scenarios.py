@@ -17,10 +17,10 @@
 # # 04 · Scenarios: when are capability thresholds reached?
 #
 # Runs the `forecast` command (the same code as `rlforecast forecast`) on the baseline run and the five preset
-# scenarios in `data/scenarios/`: each scenario describes, month by month from 2026 to the end of 2040,
-# frontier RL-training compute and inference compute per task, with uncertain growth rates and caps. Every
-# scenario uses the same posterior draws and the same parameter draws (common random numbers), so differences
-# between scenarios are differences per draw.
+# scenarios in `data/scenarios/`: each scenario describes, month by month from the forecast date (the month of
+# the fit's latest release) to the end of 2040, frontier RL-training compute and inference compute per task,
+# with uncertain growth rates and caps. Every scenario uses the same posterior draws and the same parameter
+# draws (common random numbers), so differences between scenarios are differences per draw.
 #
 # Outputs go to a temporary folder (set `OUT` to keep them). In smoke mode (`RLFORECAST_SMOKE=1`) the fit is
 # tiny and **unconverged**: every table and figure is then marked "UNCONVERGED FIT" and is not for reading.
@@ -39,7 +39,8 @@ os.chdir(ROOT)
 
 from rlforecast.fit import fit_command, load_run  # noqa: E402
 from rlforecast.scenarios.forecast import forecast_command  # noqa: E402
-from rlforecast.scenarios.spec import load_scenarios  # noqa: E402
+from rlforecast.scenarios.spec import load_scenarios, with_start  # noqa: E402
+from rlforecast.scenarios.state import forecast_date  # noqa: E402
 
 SMOKE = os.environ.get("RLFORECAST_SMOKE") == "1"
 SEED = 20251022
@@ -63,7 +64,7 @@ run = load_run(RUN_PATH, allow_unconverged=SMOKE)
 # ## The scenarios
 
 # %%
-scenarios = load_scenarios("data/scenarios")
+scenarios = with_start(load_scenarios("data/scenarios"), forecast_date(run))  # presets start at the forecast date
 pd.DataFrame([{"scenario": sc.name, "description": sc.description, "start": sc.start, "horizon": sc.horizon,
                "RL growth (x/yr)": sc.values.get("rl.growth_per_year"),
                "tokens growth (x/yr)": sc.values.get("inference.tokens_growth_per_year")}

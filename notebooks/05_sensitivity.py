@@ -50,8 +50,9 @@ from rlforecast.model.spec import load_spec, parse_spec  # noqa: E402
 from rlforecast.scenarios import figures, tables  # noqa: E402
 from rlforecast.scenarios.budget import ALL, budget_figure, uncertainty_budget  # noqa: E402
 from rlforecast.scenarios.forecast import DEFAULT_THRESHOLDS, requested_thresholds, scenario_state  # noqa: E402
-from rlforecast.scenarios.propagate import arrival_counts, draw_params  # noqa: E402
-from rlforecast.scenarios.spec import load_scenarios, load_thresholds  # noqa: E402
+from rlforecast.scenarios.propagate import arrival_counts, carried, draw_params  # noqa: E402
+from rlforecast.scenarios.spec import load_scenarios, load_thresholds, with_start  # noqa: E402
+from rlforecast.scenarios.state import anchor_lags, forecast_date  # noqa: E402
 
 SMOKE = os.environ.get("RLFORECAST_SMOKE") == "1"
 SEED = 20251022
@@ -193,13 +194,16 @@ loo_table
 # come from RL growth alone.
 
 # %%
-reference = next(sc for sc in load_scenarios("data/scenarios") if sc.name == "rl-to-parity")
+# the forecast starts at the fit's forecast date (the month of its latest release), as `rlforecast forecast` does
+presets = with_start(load_scenarios("data/scenarios"), forecast_date(baseline))
+reference = next(sc for sc in presets if sc.name == "rl-to-parity")
 variants = [dataclasses.replace(reference, name=f"RL {g:g}x/yr", values={**reference.values, "rl.growth_per_year": g})
             for g in (1.0, 3.0, 10.0, 30.0)]
 state = scenario_state(baseline, variants)
 levels = load_thresholds(DEFAULT_THRESHOLDS, [str(b) for b in state.benchmark.values])
 requested = requested_thresholds(levels)
 params = draw_params(variants, state.sizes["sample"], SEED)
+state = carried(state, params, anchor_lags(state, reference.start))  # each frontier carried to the start
 counts = arrival_counts(state, params, requested, reference.n_months)
 header, policy = tables.policy_rows(counts, requested, reference.start_month, reference.horizon)
 policy = pd.DataFrame(policy, columns=header)
@@ -231,7 +235,6 @@ fig
 
 # %%
 variant_runs = {name: fitted[name] for name in ("baseline", "interaction", "no pooling")}
-presets = load_scenarios("data/scenarios")
 n_budget = 40 if SMOKE else 300
 budget = uncertainty_budget(variant_runs, presets, levels, seed=SEED, posterior_draws=n_budget,
                             param_draws=n_budget)

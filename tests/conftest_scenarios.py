@@ -6,6 +6,7 @@ replaced by fake modules in ``sys.modules``, so these tests neither need nor imp
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import types
 from pathlib import Path
@@ -14,6 +15,9 @@ import numpy as np
 import xarray as xr
 
 from rlforecast.errors import InputError
+from rlforecast.scenarios.state import anchor_lags
+
+FAKE_FORECAST_DATE = dt.date(2026, 1, 1)  # the fake fit's latest release: anchors there, forecasts start there
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,7 +37,7 @@ def fake_state(eta_anchor, slope_rl, slope_inf, ceiling, floor, benchmarks=None)
          "floor": ("benchmark", np.broadcast_to(np.asarray(floor, dtype=float), (n_b,)).copy())},
         coords={"sample": np.arange(n_s), "benchmark": benchmarks,
                 "anchor_model": ("benchmark", ["frontier-model"] * n_b),
-                "anchor_date": ("benchmark", ["2025-09-01"] * n_b)},
+                "anchor_date": ("benchmark", [FAKE_FORECAST_DATE.isoformat()] * n_b)},
     )
 
 
@@ -69,6 +73,8 @@ def install_fake_fit(monkeypatch, state: xr.Dataset, passed=True, anchor_shift=1
     fit.load_run, fit.provenance = load_run, provenance
     state_mod = types.ModuleType("rlforecast.scenarios.state")
     state_mod.frontier_state = frontier_state
+    state_mod.forecast_date = lambda run: FAKE_FORECAST_DATE
+    state_mod.anchor_lags = anchor_lags
     monkeypatch.setitem(sys.modules, "rlforecast.fit", fit)
     monkeypatch.setitem(sys.modules, "rlforecast.scenarios.state", state_mod)
     return calls

@@ -118,3 +118,31 @@ def test_counts_keep_censored_mass_and_cdfs_are_monotone(problem):
     for row in tables.diff_rows(counts, requested):
         assert abs(sum(float(x) for x in row[-4:]) - 1) < 1e-5
         assert (row[5] == "") == (float(row[4]) == 0)
+
+
+def test_a_frontier_measured_a_year_before_the_start_is_carried_a_year_along_the_scenario():
+    """Uncapped growth: the anchor sits ``lag`` years of growth below the start's frontier, so every arrival
+    comes exactly 12 months earlier than from an anchor measured at the start (none before the start)."""
+    import datetime as dt
+
+    from rlforecast.scenarios.propagate import carried
+    from rlforecast.scenarios.state import anchor_lags
+
+    base = fake_state([[-3.0, -1.0]], slope_rl=[[0.5, 0.8]], slope_inf=[[0.25, 0.1]], ceiling=[[0.99, 0.99]],
+                      floor=[0.0, 0.0], benchmarks=["a", "b"])
+    state = base.assign_coords(anchor_date=("benchmark", ["2025-07-15", "2026-07-01"]))  # a: a year old, b: new
+    lags = anchor_lags(state, dt.date(2026, 7, 1))
+    np.testing.assert_allclose(lags.values, [1.0, 0.0])
+    inf = np.inf
+    params = xr.Dataset({k: (("scenario", "sample"), [[v]]) for k, v in dict(
+        rl_growth=1.0, training_growth=0.5, cap_headroom=inf, training_headroom=inf, token_growth=0.5,
+        budget_headroom=inf, budget_growth=0.0, max_multiple=inf).items()}, coords={"scenario": ["s"], "sample": [0]})
+    moved = carried(state.expand_dims(scenario=["s"]), params, lags)
+    np.testing.assert_allclose(moved.eta_anchor.sel(scenario="s", sample=0).values, [-3.0 + 0.5 + 0.125, -1.0])
+    thresholds = requested_thresholds({"a": (0.5, 0.9), "b": (0.5, 0.9)})
+    paths = compute_paths(params, 120)
+    before = arrival_months(state, paths, thresholds).sel(scenario="s", sample=0)
+    after = arrival_months(moved, paths, thresholds).sel(scenario="s", sample=0)
+    assert (before.sel(benchmark="a").values >= 12).all()
+    np.testing.assert_array_equal(after.sel(benchmark="a").values, before.sel(benchmark="a").values - 12)
+    np.testing.assert_array_equal(after.sel(benchmark="b").values, before.sel(benchmark="b").values)

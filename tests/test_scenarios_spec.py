@@ -1,5 +1,6 @@
 """Scenario and threshold files: shipped presets load, bad files fail naming file and key."""
 
+import datetime as dt
 import re
 
 import numpy as np
@@ -8,19 +9,33 @@ from conftest_scenarios import REPO, write_scenario
 
 from rlforecast.errors import InputError
 from rlforecast.scenarios.spec import (common_uniforms, draw_values, load_scenario, load_scenarios,
-                                       load_thresholds, transform)
+                                       load_thresholds, parse_start, transform, with_start)
 
 PRESETS = ("rl-to-parity", "rl-stalls", "inference-led", "inference-cost-capped", "frontier-push")
 MINIMAL = "[rl]\ngrowth_per_year = 10\n[inference]\ntokens_growth_per_year = 3\n"
 
 
 def test_presets_load_with_the_default_grid():
+    """Presets give no start: they begin at the forecast date (here a stand-in for a fit's)."""
     scenarios = load_scenarios(REPO / "data" / "scenarios")
     names = [sc.name for sc in scenarios]
     assert set(PRESETS) <= set(names)
-    for sc in scenarios:
-        assert sc.start.isoformat() == "2026-01-01" and sc.horizon == 2040
-        assert sc.n_months == 15 * 12
+    assert all(sc.start is None and sc.horizon == 2040 for sc in scenarios)
+    for sc in with_start(scenarios, dt.date(2026, 7, 1)):
+        assert sc.start == dt.date(2026, 7, 1) and sc.n_months == 14 * 12 + 6
+
+
+def test_a_given_start_is_kept_and_a_horizon_before_the_forecast_date_is_refused(tmp_path):
+    given = load_scenario(write_scenario(tmp_path, "given", "start = 2027-03-01\n" + MINIMAL))
+    short = load_scenario(write_scenario(tmp_path, "short", "horizon = 2026\n" + MINIMAL))
+    assert with_start([given], dt.date(2026, 7, 1))[0].start == dt.date(2027, 3, 1)
+    with pytest.raises(InputError) as err:
+        with_start([short], dt.date(2027, 2, 1))
+    assert "short.toml, key 'horizon': must be >= the start year 2027 (the forecast date, 2027-02-01), got 2026" \
+        in err.value.report()
+    for text, message in (("2027-03-15", "must be the first day of a month"), ("March", "must be a date YYYY-MM-DD")):
+        with pytest.raises(InputError, match=message):
+            parse_start(text)
 
 
 def test_every_preset_number_cites_a_source():
@@ -32,7 +47,7 @@ def test_every_preset_number_cites_a_source():
 
 def test_minimal_scenario_defaults(tmp_path):
     sc = load_scenario(write_scenario(tmp_path, "mini", MINIMAL))
-    assert sc.name == "mini" and sc.start.isoformat() == "2026-01-01" and sc.horizon == 2040
+    assert sc.name == "mini" and sc.start is None and sc.horizon == 2040
     assert sc.values == {"rl.growth_per_year": 10, "inference.tokens_growth_per_year": 3}
 
 
@@ -55,7 +70,7 @@ def test_minimal_scenario_defaults(tmp_path):
      "unknown key"),
     ("horizn = 2040\n" + MINIMAL, "horizn", "did you mean 'horizon'"),
     ('start = "2026-01-15"\n' + MINIMAL, "start", "first day of a month"),
-    ("horizon = 2020\n" + MINIMAL, "horizon", "must be >= the start year"),
+    ("start = 2026-01-01\nhorizon = 2020\n" + MINIMAL, "horizon", "must be >= the start year"),
     (MINIMAL + "max_tokens_multiple = 0.5\n", "inference.max_tokens_multiple", "must be >= 1"),
     (MINIMAL.replace("growth_per_year = 10", "growth_per_year = 10\nmax_ratio = 1"), "rl.ratio_today",
      "required together"),

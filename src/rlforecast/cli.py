@@ -16,6 +16,14 @@ EXIT_INPUT = 2
 EXIT_UNCONVERGED = 3
 SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
 SEED = click.IntRange(min=0)  # numpy and the samplers take non-negative seeds only
+START_HELP = ("First month of the forecast, YYYY-MM-01, for scenarios without a `start` (default: the forecast "
+              "date, the month of the fit's latest release); each frontier is carried from its anchor's date to it.")
+
+
+def _start(text):
+    from rlforecast.scenarios.spec import parse_start
+
+    return parse_start(text) if text else None
 
 
 def _clean_errors(fn):
@@ -190,14 +198,16 @@ def compare(runs, out_path):
 @click.option("--param-draws", type=int, default=None, help="Scenario-parameter draws (default: one per posterior draw).")
 @click.option("--scheduler", default=None, help="dask.distributed scheduler address; default runs in process.")
 @click.option("--allow-unconverged", is_flag=True, help="Accept a fit that failed diagnostics (every table says so).")
+@click.option("--start", "start", default=None, help=START_HELP)
 @_clean_errors
-def forecast(fit_path, scenarios_path, out_dir, thresholds_path, seed, param_draws, scheduler, allow_unconverged):
+def forecast(fit_path, scenarios_path, out_dir, thresholds_path, seed, param_draws, scheduler, allow_unconverged,
+             start):
     """Propagate the posterior through compute scenarios into arrival-date distributions."""
     from rlforecast.scenarios.forecast import forecast_command
 
     forecast_command(fit_path, scenarios_path, out_dir, thresholds_path=thresholds_path, seed=seed,
                      param_draws=param_draws, scheduler=scheduler, allow_unconverged=allow_unconverged,
-                     echo=click.echo)
+                     start=_start(start), echo=click.echo)
 
 
 @main.command()
@@ -211,15 +221,17 @@ def forecast(fit_path, scenarios_path, out_dir, thresholds_path, seed, param_dra
 @click.option("--posterior-draws", default=300, show_default=True, type=int, help="Posterior draws per variant (thinned).")
 @click.option("--param-draws", default=300, show_default=True, type=int, help="Scenario-parameter draws, crossed with every posterior draw.")
 @click.option("--allow-unconverged", is_flag=True, help="Accept fits that failed diagnostics (outputs say so).")
+@click.option("--start", "start", default=None, help=START_HELP)
 @_clean_errors
-def budget(fit_paths, scenarios_path, out_dir, thresholds_path, seed, posterior_draws, param_draws, allow_unconverged):
+def budget(fit_paths, scenarios_path, out_dir, thresholds_path, seed, posterior_draws, param_draws, allow_unconverged,
+           start):
     """Uncertainty budget: split the spread of each arrival date into posterior, scenario parameters,
     scenario choice and model variant (variance shares and Shapley attribution)."""
     from rlforecast.scenarios.budget import budget_command
 
     budget_command(fit_paths, scenarios_path, out_dir, thresholds_path=thresholds_path, seed=seed,
                    posterior_draws=posterior_draws, param_draws=param_draws, allow_unconverged=allow_unconverged,
-                   echo=click.echo)
+                   start=_start(start), echo=click.echo)
 
 
 @main.command()
@@ -243,16 +255,17 @@ def budget(fit_paths, scenarios_path, out_dir, thresholds_path, seed, posterior_
 @click.option("--alert-points", default=10.0, show_default=True, type=float,
               help="Flag a cell (ALERT) when P(by 2030), P(by the horizon) or P(by the old median date) moves this "
                    "many percentage points.")
+@click.option("--start", "start", default=None, help=START_HELP + " Both forecasts use it (default: the refit's).")
 @_clean_errors
 def update(fit_path, new_path, out_fit, scenarios_path, out_path, thresholds_path, seed, param_draws, sampler, draws,
-           tune, chains, allow_unconverged, no_cache, alert_points):
+           tune, chains, allow_unconverged, no_cache, alert_points, start):
     """Refit with newly published results and print how each median arrival date moved."""
     from rlforecast.update import update_command
 
     update_command(fit_path, new_path, out_fit, scenarios_path, out_path=out_path, thresholds_path=thresholds_path,
                    seed=seed, param_draws=param_draws, sampler=sampler, draws=draws, tune=tune, chains=chains,
                    allow_unconverged=allow_unconverged, use_cache=not no_cache, alert_points=alert_points,
-                   echo=click.echo)
+                   start=_start(start), echo=click.echo)
 
 
 @main.command()
@@ -290,16 +303,17 @@ def backtest(data_path, model_path, out_dir, cutoffs, seed, draws, tune, chains)
 @click.option("--budget-param-draws", type=click.IntRange(min=2), default=300, show_default=True,
               help="Scenario-parameter draws in the uncertainty budget (crossed with every posterior draw).")
 @click.option("--allow-unconverged", is_flag=True, help="Accept fits that failed diagnostics (the report says so).")
+@click.option("--start", "start", default=None, help=START_HELP)
 @_clean_errors
 def report(fit_path, scenarios_path, out_path, variant_paths, thresholds_path, seed, param_draws,
-           budget_posterior_draws, budget_param_draws, allow_unconverged):
+           budget_posterior_draws, budget_param_draws, allow_unconverged, start):
     """One self-contained HTML report: data, diagnostics, exchange rates, scenarios, uncertainty budget."""
     from rlforecast.report import report_command
 
     report_command(fit_path, scenarios_path, out_path, variant_paths=list(variant_paths),
                    thresholds_path=thresholds_path, seed=seed, param_draws=param_draws,
                    budget_posterior_draws=budget_posterior_draws, budget_param_draws=budget_param_draws,
-                   allow_unconverged=allow_unconverged, echo=click.echo)
+                   allow_unconverged=allow_unconverged, start=_start(start), echo=click.echo)
 
 
 if __name__ == "__main__":

@@ -415,7 +415,8 @@ def provenance_section(items: list[tuple[str, str]], full: dict) -> str:
 # --------------------------------------------------------------------------------------------- orchestration
 
 def build_report(fit_path, scenarios_path, *, variant_paths=(), thresholds_path=None, seed=1, param_draws=None,
-                 budget_posterior_draws=300, budget_param_draws=300, allow_unconverged=False) -> tuple[str, list[str]]:
+                 budget_posterior_draws=300, budget_param_draws=300, allow_unconverged=False,
+                 start=None) -> tuple[str, list[str]]:
     """(HTML text, run files that failed their diagnostics). Reads and checks every input and computes
     everything; writes nothing."""
     from rlforecast.exchange import exchange_table, rl_variation
@@ -428,7 +429,8 @@ def build_report(fit_path, scenarios_path, *, variant_paths=(), thresholds_path=
         if n < 2:
             raise InputError.at(opt, f"needs at least 2 draws to measure a spread, got {n}")
     fc = compute_forecast(fit_path, scenarios_path, thresholds_path=thresholds_path, seed=seed,
-                          param_draws=param_draws, allow_unconverged=allow_unconverged, command="report")
+                          param_draws=param_draws, allow_unconverged=allow_unconverged, command="report",
+                          start=start)
     run, fit_prov = fc.run, provenance(fc.run)
     fit_name = str(fit_prov.get("model_id") or Path(fit_path).stem)
     variants = load_variants(variant_paths, allow_unconverged, fit_path, {fit_name})
@@ -497,11 +499,11 @@ def build_report(fit_path, scenarios_path, *, variant_paths=(), thresholds_path=
 
 def report_command(fit_path, scenarios_path, out_path, *, variant_paths=(), thresholds_path=None, seed=1,
                    param_draws=None, budget_posterior_draws=300, budget_param_draws=300, allow_unconverged=False,
-                   echo=print) -> None:
+                   start=None, echo=print) -> None:
     """CLI body of ``rlforecast report``: compute everything, then write one HTML file atomically."""
     text, unconverged = build_report(fit_path, scenarios_path, variant_paths=variant_paths, thresholds_path=thresholds_path,
                         seed=seed, param_draws=param_draws, budget_posterior_draws=budget_posterior_draws,
-                        budget_param_draws=budget_param_draws, allow_unconverged=allow_unconverged)
+                        budget_param_draws=budget_param_draws, allow_unconverged=allow_unconverged, start=start)
     write_text(out_path, text)
     if unconverged:
         echo(f"WARNING: {tables.UNCONVERGED} ({', '.join(unconverged)}): the report is marked; not for decisions.")

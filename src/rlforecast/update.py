@@ -115,7 +115,7 @@ def format_shifts(table: pd.DataFrame) -> str:
 
 def update_command(fit_path, new_path, out_fit, scenarios_path=None, *, out_path=None, thresholds_path=None, seed=1,
                    param_draws=None, sampler=None, draws=None, tune=None, chains=None, allow_unconverged=False,
-                   use_cache=True, alert_points=10, echo=print) -> pd.DataFrame:
+                   use_cache=True, alert_points=10, start=None, echo=print) -> pd.DataFrame:
     """Refit ``fit_path``'s model on its data plus ``new_path``'s rows into ``out_fit``; print (and with
     ``out_path`` write) how each median arrival date moved under ``scenarios_path``."""
     from rlforecast.fit import check_and_write, fit_cached, load_run, provenance
@@ -145,8 +145,11 @@ def update_command(fit_path, new_path, out_fit, scenarios_path=None, *, out_path
                      label=f"{fit_path} data + {n_new} rows of {new_path}", echo=echo)
     check_and_write(run, spec, out_fit, allow_unconverged, echo)
 
+    from rlforecast.scenarios.state import forecast_date
+
+    # both forecasts start at the refit's forecast date: one time grid, the old frontier carried to it
     kwargs = {"thresholds_path": thresholds_path, "seed": seed, "param_draws": param_draws,
-              "allow_unconverged": allow_unconverged, "command": "update"}
+              "allow_unconverged": allow_unconverged, "command": "update", "start": start or forecast_date(run)}
     before = compute_forecast(fit_path, scenarios_path, **kwargs)
     after = compute_forecast(out_fit, scenarios_path, **kwargs)
     table = median_shifts(before, after, alert_points)

@@ -27,33 +27,39 @@ from rlforecast.io import sha256_file, write_set
 from rlforecast.scenarios import kernels
 from rlforecast.scenarios.figures import render
 from rlforecast.scenarios.propagate import compute_paths, draw_params
-from rlforecast.scenarios.spec import Scenario, load_scenarios, load_thresholds
+from rlforecast.scenarios.spec import Scenario, load_scenarios, load_thresholds, with_start
+from rlforecast.scenarios.state import forecast_date
 
 ALL = "all scenarios"
 FACTORS = ("model", "posterior", "scenario_choice", "scenario_params")  # grid axes, in this order
 NESTED = {1: 0}  # posterior draws are nested in the model variant
 COLUMNS = ("scenario", "benchmark", "threshold", "mean_year", "sd_year", "censored_share",
            *(f"share_{f}" for f in FACTORS), "share_interactions", *(f"shapley_{f}" for f in FACTORS))
+NO_SPREAD = 1e-12  # years^2: below this the arrival year does not vary (float residue of equal years), no shares
 COLORS = {"posterior": "C0", "scenario_params": "C1", "scenario_choice": "C2", "model": "C3"}
 
 
 def arrival_grid(states: dict[str, xr.Dataset], params: xr.Dataset, requested: xr.DataArray,
-                 n_months: int) -> xr.DataArray:
+                 n_months: int, lags: dict[str, np.ndarray] | None = None) -> xr.DataArray:
     """First-crossing months on the full grid: int16 dims (model, posterior, scenario, param_draw, benchmark,
     threshold); ``n_months`` = not by the horizon.
 
     ``states``: per variant a ``scenario_state``-like Dataset over (scenario, sample, benchmark), all with the
-    same number of samples; ``params``: ``draw_params`` output over (scenario, sample).
+    same number of samples; ``params``: ``draw_params`` output over (scenario, sample); ``lags``: per variant
+    (benchmark,) years from each anchor to the start, over which the frontier is carried (``propagate.carried``).
     """
     paths = compute_paths(params, n_months)
     thresholds = requested.threshold.values
     out = []
-    for state in states.values():
+    for name, state in states.items():
         per_scenario = []
+        lag = np.zeros(state.sizes["benchmark"]) if lags is None else lags[name]
         for sc in params.scenario.values:
             st = state.sel(scenario=sc) if "scenario" in state.dims else state
             eta, a, b, ceiling = (st[v].transpose("sample", "benchmark").values[:, None, :]  # (posterior, 1, bench)
                                   for v in ("eta_anchor", "slope_rl", "slope_inf", "ceiling"))
+            growth = [params[g].sel(scenario=sc).values[None, :, None] * lag for g in ("rl_growth", "token_growth")]
+            eta = kernels.eta_at(eta, a, b, *growth)  # (posterior, param_draw, bench): carried to the start
             z = kernels.threshold_eta(thresholds, st.floor.values[:, None], ceiling[..., None])
             d_rl = paths.d_rl.sel(scenario=sc).values[None]  # (1, param_draw, time)
             d_inf = paths.d_inf.sel(scenario=sc).values[None]
@@ -82,10 +88,10 @@ def budget_table(months: xr.DataArray, requested: xr.DataArray, start_month: int
         shapley = kernels.shapley_split(terms)
         zero = np.zeros_like(total)
         with np.errstate(divide="ignore", invalid="ignore"):
-            share = {f: np.where(total > 0, terms.get(frozenset({i}), zero) / total, np.nan)
+            share = {f: np.where(total > NO_SPREAD, terms.get(frozenset({i}), zero) / total, np.nan)
                      for i, f in enumerate(FACTORS)}
-            share_sh = {f: np.where(total > 0, shapley.get(i, zero) / total, np.nan) for i, f in enumerate(FACTORS)}
-        inter = np.where(total > 0, 1.0 - sum(share.values()), np.nan)
+            share_sh = {f: np.where(total > NO_SPREAD, shapley.get(i, zero) / total, np.nan) for i, f in enumerate(FACTORS)}
+        inter = np.where(total > NO_SPREAD, 1.0 - sum(share.values()), np.nan)
         mean = years.mean(axis=tuple(range(len(FACTORS))))
         censored = (m >= n_months).mean(axis=tuple(range(len(FACTORS))))
         for b, bench in enumerate(months.benchmark.values):
@@ -105,8 +111,10 @@ def uncertainty_budget(runs: dict[str, xr.DataTree], scenarios: list[Scenario], 
                        *, seed: int, posterior_draws: int = 300, param_draws: int = 300) -> pd.DataFrame:
     """The budget table for fitted variants ``{name: run}`` under ``scenarios`` at thresholds ``levels``."""
     from rlforecast.scenarios.forecast import requested_thresholds, resample, scenario_state
+    from rlforecast.scenarios.state import anchor_lags
 
     states = {name: resample(scenario_state(run, scenarios), posterior_draws) for name, run in runs.items()}
+    lags = {name: anchor_lags(st, scenarios[0].start).values for name, st in states.items()}
     benches = {name: [str(b) for b in st.benchmark.values] for name, st in states.items()}
     first = next(iter(benches.values()))
     if any(b != first for b in benches.values()):
@@ -115,7 +123,7 @@ def uncertainty_budget(runs: dict[str, xr.DataTree], scenarios: list[Scenario], 
     requested = requested_thresholds(levels)
     params = draw_params(scenarios, param_draws, seed)
     n_months = scenarios[0].n_months
-    months = arrival_grid(states, params, requested, n_months)
+    months = arrival_grid(states, params, requested, n_months, lags)
     return budget_table(months, requested, scenarios[0].start_month, n_months)
 
 
@@ -190,7 +198,7 @@ def load_variants(paths, allow_unconverged: bool, fit_path=None, taken: frozense
 
 
 def budget_command(fit_paths, scenarios_path, out_dir, thresholds_path=None, seed=1, posterior_draws=300,
-                   param_draws=300, allow_unconverged=False, echo=print):
+                   param_draws=300, allow_unconverged=False, start=None, echo=print):
     """``rlforecast budget``: write budget.csv, budget.md, one figure per threshold and provenance.json."""
     from rlforecast.fit import run_inputs
     from rlforecast.scenarios.forecast import DEFAULT_THRESHOLDS
@@ -201,6 +209,7 @@ def budget_command(fit_paths, scenarios_path, out_dir, thresholds_path=None, see
             raise InputError.at(opt, f"needs at least 2 draws to measure a spread, got {n}")
     variants = load_variants(fit_paths, allow_unconverged)
     runs = {name: run for name, (_, run, _) in variants.items()}
+    scenarios = with_start(scenarios, start or forecast_date(next(iter(runs.values()))))
     fits = [{"name": name, "path": path, "sha256": sha256_file(path), "converged": bool(prov["diagnostics"]["passed"])}
             for name, (path, _, prov) in variants.items()]
     thresholds_path = thresholds_path or DEFAULT_THRESHOLDS

@@ -18,8 +18,8 @@ from rlforecast import __version__
 from rlforecast.errors import ConvergenceError, InputError, Problem
 from rlforecast.io import json_default, sha256_file, write_set
 from rlforecast.scenarios import figures, tables
-from rlforecast.scenarios.propagate import accuracy_paths, arrival_counts, compute_paths, draw_params
-from rlforecast.scenarios.spec import Scenario, load_scenarios, load_thresholds
+from rlforecast.scenarios.propagate import accuracy_paths, arrival_counts, carried, compute_paths, draw_params
+from rlforecast.scenarios.spec import Scenario, load_scenarios, load_thresholds, with_start
 
 DEFAULT_THRESHOLDS = Path(__file__).resolve().parents[3] / "data" / "thresholds.toml"
 DEFAULT_REFERENCE = "rl-to-parity"
@@ -128,9 +128,13 @@ class Forecast:
 
 
 def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, param_draws=None, scheduler=None,
-                     allow_unconverged=False, command="forecast") -> Forecast:
-    """Load and check the inputs, propagate the posterior through the scenarios; write nothing."""
+                     allow_unconverged=False, command="forecast", start=None) -> Forecast:
+    """Load and check the inputs, propagate the posterior through the scenarios; write nothing.
+
+    Scenarios without a ``start`` begin at ``start`` if given, else at the fit's forecast date; every
+    benchmark's frontier is carried from its anchor's release month to the start (``propagate.carried``)."""
     from rlforecast.fit import load_run, provenance
+    from rlforecast.scenarios.state import anchor_lags, forecast_date
 
     scenarios = load_scenarios(scenarios_path)
     if param_draws is not None and param_draws < 1:
@@ -141,6 +145,9 @@ def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, par
     if not converged and not allow_unconverged:
         raise ConvergenceError(f"{fit_path}: the fit failed its sampler diagnostics ({fit_prov['diagnostics']}); "
                                "refit, or pass --allow-unconverged to inspect it (every output is then marked).")
+    start_from = ("scenario file" if scenarios[0].start is not None else "--start" if start
+                  else "forecast date (latest release in the fit's data)")
+    scenarios = with_start(scenarios, start or forecast_date(run))
     state = scenario_state(run, scenarios)
     thresholds_path = thresholds_path or DEFAULT_THRESHOLDS
     levels = load_thresholds(thresholds_path, [str(b) for b in state.benchmark.values])
@@ -154,6 +161,8 @@ def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, par
     reference = names.index(DEFAULT_REFERENCE) if DEFAULT_REFERENCE in names else 0
     first = scenarios[0]
     start_month, horizon, n_months = first.start_month, first.horizon, first.n_months
+    lags = anchor_lags(state, first.start)
+    state = carried(state, params, lags)
     counts = arrival_counts(state, params, requested, n_months, reference=reference, scheduler=scheduler)
 
     prov = {
@@ -165,6 +174,8 @@ def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, par
         "n_posterior_draws": n_posterior,
         "n_draws": n,
         "start": first.start.isoformat(),
+        "start_from": start_from,
+        "anchor_lag_years": {str(b): float(v) for b, v in zip(lags.benchmark.values, lags.values)},
         "horizon": horizon,
         "reference_scenario": names[reference],
         "scenarios": [{"name": sc.name, "path": sc.path, "sha256": sha256_file(sc.path),
@@ -211,10 +222,11 @@ def forecast_files(fc: Forecast) -> dict[str, bytes | str]:
 
 
 def forecast_command(fit_path, scenarios_path, out_dir, thresholds_path=None, seed=1, param_draws=None,
-                     scheduler=None, allow_unconverged=False, echo=print):
+                     scheduler=None, allow_unconverged=False, start=None, echo=print):
     """Propagate a fitted posterior through compute scenarios; write tables, figures and provenance."""
     fc = compute_forecast(fit_path, scenarios_path, thresholds_path=thresholds_path, seed=seed,
-                          param_draws=param_draws, scheduler=scheduler, allow_unconverged=allow_unconverged)
+                          param_draws=param_draws, scheduler=scheduler, allow_unconverged=allow_unconverged,
+                          start=start)
     files = forecast_files(fc)
     write_set(out_dir, files, "forecast")
     header, rows = fc.policy_table()

@@ -53,6 +53,15 @@ def compute_paths(params: xr.Dataset, n_months: int) -> xr.Dataset:
                       coords={k: v for k, v in arrays[0].coords.items()})
 
 
+def carried(state: xr.Dataset, params: xr.Dataset, lags: xr.DataArray) -> xr.Dataset:
+    """The frontier carried from each anchor's date to the start: ``lags`` (benchmark,) years of the
+    scenario's RL and token growth (uncapped: caps are stated for the start and bind only after it) move
+    ``eta_anchor``, per scenario and draw. Paths then run from the start for every benchmark alike."""
+    eta = kernels.eta_at(state.eta_anchor, state.slope_rl, state.slope_inf, params.rl_growth * lags,
+                         params.token_growth * lags)
+    return state.assign(eta_anchor=eta.transpose("scenario", "sample", "benchmark"))
+
+
 def threshold_eta(state: xr.Dataset, thresholds: xr.DataArray) -> xr.DataArray:
     """Linear-predictor value each threshold needs, per draw and benchmark (+inf at or above the ceiling)."""
     return xr.apply_ufunc(kernels.threshold_eta, thresholds.threshold, state.floor, state.ceiling)

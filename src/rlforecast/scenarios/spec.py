@@ -3,7 +3,8 @@
 A scenario (``data/scenarios/*.toml``) describes frontier compute from ``start`` to the end of ``horizon``::
 
     name = "rl-to-parity"            # optional; default: the file name without .toml
-    start = 2026-01-01               # first day of a month; default 2026-01-01
+    start = 2026-01-01               # first day of a month; default: the forecast date (first day of the month of
+                                     # the fit's latest release, or `--start`)
     horizon = 2040                   # last calendar year on the grid; default 2040
 
     [rl]                             # frontier RL-training compute
@@ -42,6 +43,7 @@ scenarios; each scenario pushes it through its own distribution, so scenario dif
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import difflib
 import math
@@ -55,7 +57,6 @@ from scipy.special import ndtri
 
 from rlforecast.errors import InputError, Problem
 
-DEFAULT_START = dt.date(2026, 1, 1)
 DEFAULT_HORIZON = 2040
 Z90 = float(ndtri(0.9))  # half-width of an 80% normal interval in standard deviations
 
@@ -108,7 +109,7 @@ class Scenario:
     name: str
     path: str
     description: str
-    start: dt.date
+    start: dt.date | None  # None: the forecast date (``with_start``)
     horizon: int
     values: dict  # parameter key -> float or distribution dict (validated)
     anchors: dict  # benchmark -> model id
@@ -239,13 +240,15 @@ def load_scenario(path) -> Scenario:
     description = doc.get("description", "")
     if not isinstance(description, str):
         problem("description", f"must be a string, got {_fmt(description)}")
-    start = doc.get("start", DEFAULT_START)
+    start = doc.get("start")  # None: the forecast date, set later (with_start)
     if isinstance(start, str):
         try:
             start = dt.date.fromisoformat(start)
         except ValueError:
             problem("start", f"must be a date YYYY-MM-DD, got '{start}'")
-    if isinstance(start, dt.datetime) or not isinstance(start, dt.date):
+    if start is None:
+        pass
+    elif isinstance(start, dt.datetime) or not isinstance(start, dt.date):
         if not any(p.key == "start" for p in problems):
             problem("start", f"must be a date YYYY-MM-DD, got {_fmt(start)}")
     elif start.day != 1:
@@ -301,6 +304,28 @@ def load_scenarios(path) -> list[Scenario]:
     if problems:
         raise InputError(problems)
     return scenarios
+
+
+def parse_start(text: str, where: str = "--start") -> dt.date:
+    """A forecast start given on the command line: the first day of a month, YYYY-MM-DD."""
+    try:
+        start = dt.date.fromisoformat(text)
+    except ValueError:
+        raise InputError.at(where, f"must be a date YYYY-MM-DD, got '{text}'") from None
+    if start.day != 1:
+        raise InputError.at(where, f"must be the first day of a month (monthly grid), got {text}")
+    return start
+
+
+def with_start(scenarios: list[Scenario], forecast_date: dt.date) -> list[Scenario]:
+    """Scenarios whose file gives no ``start`` begin at ``forecast_date``; the horizon must not end before."""
+    out = [sc if sc.start is not None else dataclasses.replace(sc, start=forecast_date) for sc in scenarios]
+    problems = [Problem(sc.path, f"must be >= the start year {sc.start.year} (the forecast date, "
+                                 f"{sc.start.isoformat()}), got {sc.horizon}", key="horizon")
+                for sc in out if sc.horizon < sc.start.year]
+    if problems:
+        raise InputError(problems)
+    return out
 
 
 def common_uniforms(keys, n: int, seed: int) -> dict[str, np.ndarray]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -57,3 +59,26 @@ def frontier_state(run: xr.DataTree, anchors: dict[str, str] | None = None, seed
             "anchor_date": ("benchmark", [str(d) if isinstance(d, str) else "" for d in rows["release_date"]]),
         },
     )
+
+
+def forecast_date(run: xr.DataTree) -> dt.date:
+    """The first day of the month of the latest release among the rows the run was fitted on: where a
+    forecast from this fit starts unless told otherwise."""
+    from rlforecast.fit import run_inputs
+
+    df, _, _ = run_inputs(run)
+    latest = pd.to_datetime(df["release_date"], errors="coerce").max()
+    if pd.isna(latest):
+        raise InputError.at("<run file>", "no row has a release date, so there is no forecast date: give the "
+                            "scenarios a `start` or pass --start", column="release_date")
+    return dt.date(latest.year, latest.month, 1)
+
+
+def anchor_lags(state: xr.Dataset, start: dt.date) -> xr.DataArray:
+    """(benchmark,) years from each anchor's release month to ``start`` (0 where the anchor has no date)."""
+    start_month = start.year * 12 + start.month - 1
+    lags = []
+    for text in state.anchor_date.values:
+        date = pd.to_datetime(text, errors="coerce") if text else pd.NaT
+        lags.append(0.0 if pd.isna(date) else (start_month - (date.year * 12 + date.month - 1)) / 12.0)
+    return xr.DataArray(np.array(lags), dims="benchmark", coords={"benchmark": state.benchmark.values})
