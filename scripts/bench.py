@@ -164,6 +164,16 @@ def grid_benchmarks() -> list[str]:
     return sorted(pd.read_csv(DATA, usecols=["benchmark"])["benchmark"].unique())
 
 
+def shipped_forecast_date():
+    """The forecast date of a fit of the shipped observations: the first of the month of the latest release."""
+    import datetime as dt
+
+    import pandas as pd
+
+    latest = pd.to_datetime(pd.read_csv(DATA, usecols=["release_date"])["release_date"]).max()
+    return dt.date(latest.year, latest.month, 1)
+
+
 def synthetic_state(n_samples: int, benchmarks: list[str], seed: int = 0) -> xr.Dataset:
     """A ``frontier_state``-shaped fake posterior: per benchmark a random typical level, then per draw
     eta_anchor ~ N(level, 0.5), slopes lognormal around 0.7 (RL) and 0.8 (inference) logits per decade with
@@ -235,9 +245,9 @@ def bench_propagation(*, kernel_draws=10_000, kernel_scenarios=5, loop_draws=20,
     """Kernel rate vs the Python loop, and peak memory of the full grid in process and through Dask."""
     from rlforecast.scenarios import kernels
     from rlforecast.scenarios.propagate import CHUNK_SAMPLES, arrival_counts, compute_paths, threshold_eta
-    from rlforecast.scenarios.spec import load_scenarios
+    from rlforecast.scenarios.spec import load_scenarios, with_start
 
-    presets = load_scenarios(SCENARIOS)
+    presets = with_start(load_scenarios(SCENARIOS), shipped_forecast_date())
     n_months = presets[0].n_months
     benchmarks = grid_benchmarks()
     thresholds = grid_thresholds(benchmarks)
