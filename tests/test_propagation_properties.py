@@ -146,3 +146,17 @@ def test_a_frontier_measured_a_year_before_the_start_is_carried_a_year_along_the
     assert (before.sel(benchmark="a").values >= 12).all()
     np.testing.assert_array_equal(after.sel(benchmark="a").values, before.sel(benchmark="a").values - 12)
     np.testing.assert_array_equal(after.sel(benchmark="b").values, before.sel(benchmark="b").values)
+
+
+def test_anchor_lags_follow_each_scenarios_anchor():
+    """Scenarios anchoring a benchmark on different models (dates) get their own lags, and the budget's grid
+    carries each scenario by its own."""
+    import datetime as dt
+
+    from rlforecast.scenarios.state import anchor_lags
+
+    state = xr.Dataset(coords={"scenario": ["a", "b"], "benchmark": ["x", "y"],
+                               "anchor_date": (("scenario", "benchmark"), [["2026-03-02", ""], ["2025-09-30", ""]])})
+    lags = anchor_lags(state, dt.date(2026, 9, 1))
+    assert lags.dims == ("scenario", "benchmark")
+    np.testing.assert_allclose(lags.values, [[0.5, 0.0], [1.0, 0.0]])

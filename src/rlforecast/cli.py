@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from rlforecast.errors import ConvergenceError, InputError, on_interrupt, quiet_unraisable
+from rlforecast.errors import ConvergenceError, InputError, on_interrupt, quiet_unraisable, reset_interrupts
 
 EXIT_INPUT = 2
 EXIT_UNCONVERGED = 3
@@ -43,18 +43,24 @@ def _clean_errors(fn):
             signum = err.args[0] if err.args and err.args[0] in SIGNAL_NAMES else signal.SIGINT
             click.echo(f"interrupted by {SIGNAL_NAMES[signum]}: stopped; every output file is either as it was "
                        "before or complete (nothing is half-written)", err=True)
-            atexit.register(_die_by, signum)  # runs last, after the interpreter's own clean-up
+            _EXIT_SIGNAL.append(signum)  # the process ends by it once the interpreter has cleaned up
             sys.exit(128 + signum)
 
     return wrapper
 
 
-def _die_by(signum: int) -> None:
-    """End by the signal itself, as Unix tools do after cleaning up: a calling shell or script sees the
-    interrupt (status 128 + signum) and stops too."""
-    sys.stderr.flush()
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
+_EXIT_SIGNAL: list[int] = []
+
+
+@atexit.register  # registered when the CLI is imported, before any library: runs last
+def _die_by_signal() -> None:
+    """After an interrupted command, end by the signal itself, as Unix tools do once cleaned up: a calling
+    shell or script sees the interrupt (status 128 + signum) and stops too."""
+    if _EXIT_SIGNAL:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.signal(_EXIT_SIGNAL[0], signal.SIG_DFL)
+        os.kill(os.getpid(), _EXIT_SIGNAL[0])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -64,9 +70,18 @@ def main():
 
     Typical chain: `data build` -> `fit` -> `exchange-rate` / `predict` -> `forecast`.
     """
-    for signum in SIGNAL_NAMES:  # SIGTERM ends a command the way Ctrl-C does, through the same clean exit
-        signal.signal(signum, on_interrupt)
-    sys.unraisablehook = quiet_unraisable
+    # SIGTERM ends a command the way Ctrl-C does, through the same clean exit; the handlers and the
+    # unraisable hook are put back when the command ends (the CLI may run inside a notebook or a test)
+    reset_interrupts()
+    previous = {signum: signal.signal(signum, on_interrupt) for signum in SIGNAL_NAMES}
+    hook, sys.unraisablehook = sys.unraisablehook, quiet_unraisable
+
+    def restore():
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        sys.unraisablehook = hook
+
+    click.get_current_context().call_on_close(restore)
 
 
 @main.group()

@@ -67,6 +67,11 @@ def quiet_unraisable(unraisable, _default=sys.unraisablehook) -> None:
         _default(unraisable)
 
 
+def reset_interrupts() -> None:
+    """Forget interrupts recorded by an earlier command in this process."""
+    _pending_signals.clear()
+
+
 def check_interrupt() -> None:
     """Checkpoint: raise KeyboardInterrupt if an interrupt arrived earlier (before writes, while sampling)."""
     if _pending_signals:

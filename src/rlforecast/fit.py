@@ -223,9 +223,14 @@ def sample(model, *, sampler: str, draws: int, tune: int, chains: int, target_ac
         t0 = time.perf_counter()
         with model:
             # PyMC 6 hands NUTS to nutpie whenever it is installed: ask for PyMC's own sampler explicitly.
-            idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1),
-                              random_seed=seed, nuts_sampler="pymc", nuts={"target_accept": target_accept},
-                              progressbar=progressbar, compute_convergence_checks=False)
+            try:
+                idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1),
+                                  random_seed=seed, nuts_sampler="pymc", nuts={"target_accept": target_accept},
+                                  progressbar=progressbar, compute_convergence_checks=False)
+            except Exception:
+                check_interrupt()  # an interrupt in tuning leaves PyMC an empty trace it fails on
+                raise
+        check_interrupt()
         if idata["posterior"].sizes["draw"] < draws:  # PyMC returns what it has on Ctrl-C
             raise KeyboardInterrupt(signal.SIGINT)
         info["sample_s"] = time.perf_counter() - t0
@@ -399,7 +404,7 @@ def _from_format_1(run: xr.DataTree, path) -> xr.DataTree:
     missing = {k: v for k, v in FORMAT_1_SAMPLER.items() if k not in raw.get("sampler", {})}
     if missing:
         lines = "".join(f"{k} = {json.dumps(v)}\n" for k, v in missing.items())
-        text, n = re.subn(r"(?m)^\[sampler\][ \t]*(#.*)?\n", lambda m: m.group(0) + lines, text, count=1)
+        text, n = re.subn(r"(?m)^\[sampler\][ \t]*(#.*)?\r?\n", lambda m: m.group(0) + lines, text, count=1)
         if n != 1:
             raise InputError.at(path, "stored spec has no [sampler] table", key="spec_toml")
     spec = parse_spec(text, f"{path} (stored spec)")
@@ -534,6 +539,8 @@ def _cache_entry(path: Path, key: str, echo) -> xr.DataTree | None:
         reason = None if provenance(run).get("cache_key") == key else "stored under another key"
     except InputError as err:
         run, reason = None, err.problems[0].message
+    except (KeyError, TypeError, ValueError) as err:  # readable, but its provenance is not a run's
+        run, reason = None, f"damaged provenance ({type(err).__name__}: {err})"
     if reason is None:
         return run
     echo(f"cache entry {path} is unusable ({reason.splitlines()[0]}): removed; refitting")
@@ -561,22 +568,26 @@ def cache_entries() -> list[dict]:
 
 
 def clear_cache() -> tuple[int, int]:
-    """Remove every cache entry and leftover temporary file; return (files removed, bytes freed)."""
+    """Remove every cache entry and leftover temporary file, except those of an entry another process is
+    fitting now (its lock is held); lock files stay (removing one could let two fits run at once). Return
+    (files removed, bytes freed)."""
     import fcntl
 
     n = freed = 0
     folder = cache_dir()
-    for path in list(folder.glob("*.nc")) + list(folder.glob(".*.part")):
-        freed += path.stat().st_size
-        path.unlink(missing_ok=True)
-        n += 1
-    for path in folder.glob(".*.lock"):  # lock files no process holds
-        with open(path, "rb") as fh:
+    held = set()
+    for lock in folder.glob(".*.lock"):  # a held lock: that entry is being fitted now; leave it alone
+        with open(lock, "rb") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                continue
-            path.unlink(missing_ok=True)
+                held.add(lock.name[1:-len(".lock")])
+    for path in list(folder.glob("*.nc")) + list(folder.glob(".*.part")):
+        if any(key in path.name for key in held):
+            continue
+        freed += path.stat().st_size
+        path.unlink(missing_ok=True)
+        n += 1
     return n, freed
 
 

@@ -80,8 +80,10 @@ def deferred_interrupts():
         yield
         return
     held: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {}
     try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, lambda s, frame: held.append(s))
         yield
     finally:
         for signum, handler in previous.items():
@@ -124,19 +126,20 @@ def write_set(out_dir, files: dict[str, bytes | str], command: str) -> None:
                 fh.write(data.encode("utf-8") if isinstance(data, str) else data)
                 os.fsync(fh.fileno())
             os.chmod(stage / name, _FILE_MODE)
-        manifest = out / f".{command}.files"
+        manifest = f".{command}.files"
+        (stage / manifest).write_text(json.dumps(sorted(files)) + "\n", encoding="utf-8")
+        os.chmod(stage / manifest, _FILE_MODE)
         check_interrupt()
         with file_lock(out / ".rlforecast.lock"), deferred_interrupts():
             try:
-                previous = set(json.loads(manifest.read_text(encoding="utf-8")))
+                previous = set(json.loads((out / manifest).read_text(encoding="utf-8")))
             except (OSError, ValueError, TypeError):
                 previous = set()
-            for name in files:
+            for name in [*files, manifest]:
                 os.replace(stage / name, out / name)
             for name in sorted(previous - set(files)):
-                if Path(name).name == name:  # only plain names this function wrote
-                    with contextlib.suppress(FileNotFoundError):
+                if isinstance(name, str) and Path(name).name == name:  # only plain names this function wrote
+                    with contextlib.suppress(OSError):
                         os.unlink(out / name)
-            write_text(manifest, json.dumps(sorted(files)) + "\n")
     finally:
         shutil.rmtree(stage, ignore_errors=True)

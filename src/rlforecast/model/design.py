@@ -156,8 +156,8 @@ def build_design(df: pd.DataFrame, ref: Design | None = None) -> Design:
     f_ix = {f: i for i, f in enumerate(families)}
     c_ix = {c: i for i, c in enumerate(cells)}
     family_year = generation_years(df)
-    if ref is not None:  # families the fit saw keep their fitted generation; new ones get their own
-        family_year = {**family_year, **ref.family_year}
+    if ref is not None:  # families the fit saw keep their fitted generation (0 if undated); new ones get their own
+        family_year = {**family_year, **dict.fromkeys(ref.families, 0.0), **ref.family_year}
 
     # RL axis: fixed relative values, or one latent per base model with a stated 90% range.
     rl = df["rl_log10_rel"].fillna(0.0).to_numpy(float)

@@ -40,22 +40,23 @@ COLORS = {"posterior": "C0", "scenario_params": "C1", "scenario_choice": "C2", "
 
 
 def arrival_grid(states: dict[str, xr.Dataset], params: xr.Dataset, requested: xr.DataArray,
-                 n_months: int, lags: dict[str, np.ndarray] | None = None) -> xr.DataArray:
+                 n_months: int, lags: dict[str, xr.DataArray] | None = None) -> xr.DataArray:
     """First-crossing months on the full grid: int16 dims (model, posterior, scenario, param_draw, benchmark,
     threshold); ``n_months`` = not by the horizon.
 
     ``states``: per variant a ``scenario_state``-like Dataset over (scenario, sample, benchmark), all with the
     same number of samples; ``params``: ``draw_params`` output over (scenario, sample); ``lags``: per variant
-    (benchmark,) years from each anchor to the start, over which the frontier is carried (``propagate.carried``).
+    ``state.anchor_lags`` (years from each anchor to the start, over which the frontier is carried).
     """
     paths = compute_paths(params, n_months)
     thresholds = requested.threshold.values
     out = []
     for name, state in states.items():
         per_scenario = []
-        lag = np.zeros(state.sizes["benchmark"]) if lags is None else lags[name]
         for sc in params.scenario.values:
             st = state.sel(scenario=sc) if "scenario" in state.dims else state
+            lag = np.zeros(st.sizes["benchmark"]) if lags is None else (
+                lags[name].sel(scenario=sc) if "scenario" in lags[name].dims else lags[name]).values
             eta, a, b, ceiling = (st[v].transpose("sample", "benchmark").values[:, None, :]  # (posterior, 1, bench)
                                   for v in ("eta_anchor", "slope_rl", "slope_inf", "ceiling"))
             growth = [params[g].sel(scenario=sc).values[None, :, None] * lag for g in ("rl_growth", "token_growth")]
@@ -114,7 +115,7 @@ def uncertainty_budget(runs: dict[str, xr.DataTree], scenarios: list[Scenario], 
     from rlforecast.scenarios.state import anchor_lags
 
     states = {name: resample(scenario_state(run, scenarios), posterior_draws) for name, run in runs.items()}
-    lags = {name: anchor_lags(st, scenarios[0].start).values for name, st in states.items()}
+    lags = {name: anchor_lags(st, scenarios[0].start) for name, st in states.items()}
     benches = {name: [str(b) for b in st.benchmark.values] for name, st in states.items()}
     first = next(iter(benches.values()))
     if any(b != first for b in benches.values()):

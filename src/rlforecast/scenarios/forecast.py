@@ -175,7 +175,7 @@ def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, par
         "n_draws": n,
         "start": first.start.isoformat(),
         "start_from": start_from,
-        "anchor_lag_years": {str(b): float(v) for b, v in zip(lags.benchmark.values, lags.values)},
+        "anchor_lag_years": _lag_table(lags),
         "horizon": horizon,
         "reference_scenario": names[reference],
         "scenarios": [{"name": sc.name, "path": sc.path, "sha256": sha256_file(sc.path),
@@ -187,6 +187,13 @@ def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, par
     return Forecast(run=run, scenarios=scenarios, converged=converged, levels=levels, requested=requested,
                     state=state, params=params, counts=counts, provenance=prov, start_month=start_month,
                     horizon=horizon, n_months=n_months)
+
+
+def _lag_table(lags: xr.DataArray) -> dict:
+    """{benchmark: years}, or {scenario: {benchmark: years}} when scenarios anchor differently."""
+    if "scenario" in lags.dims:
+        return {str(sc): _lag_table(lags.sel(scenario=sc, drop=True)) for sc in lags.scenario.values}
+    return {str(b): float(v) for b, v in zip(lags.benchmark.values, lags.values)}
 
 
 def forecast_files(fc: Forecast) -> dict[str, bytes | str]:

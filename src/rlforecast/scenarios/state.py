@@ -75,10 +75,14 @@ def forecast_date(run: xr.DataTree) -> dt.date:
 
 
 def anchor_lags(state: xr.Dataset, start: dt.date) -> xr.DataArray:
-    """(benchmark,) years from each anchor's release month to ``start`` (0 where the anchor has no date)."""
+    """Years from each anchor's release month to ``start`` (0 where the anchor has no date), over the dims of
+    ``anchor_date``: (benchmark,), or (scenario, benchmark) when scenarios anchor on different models."""
     start_month = start.year * 12 + start.month - 1
-    lags = []
-    for text in state.anchor_date.values:
+
+    def lag(text) -> float:
         date = pd.to_datetime(text, errors="coerce") if text else pd.NaT
-        lags.append(0.0 if pd.isna(date) else (start_month - (date.year * 12 + date.month - 1)) / 12.0)
-    return xr.DataArray(np.array(lags), dims="benchmark", coords={"benchmark": state.benchmark.values})
+        return 0.0 if pd.isna(date) else (start_month - (date.year * 12 + date.month - 1)) / 12.0
+
+    dates = state.anchor_date
+    return xr.DataArray(np.vectorize(lag, otypes=[float])(dates.values), dims=dates.dims,
+                        coords={d: state[d].values for d in dates.dims})
