@@ -64,7 +64,6 @@ def test_design_on_shipped_data_places_compute_honestly():
 def test_numpy_log_likelihood_matches_the_model_density(fitted_run):
     """The pointwise log-likelihood computed from the draws (numpy, used by LOO) equals the PyMC model's density of the counts
     at posterior draws, up to the binomial coefficient that the sampled density leaves out."""
-    import pytensor.tensor as pt
     from scipy.special import gammaln
 
     from rlforecast.fit import load_run, log_likelihood, posterior_arrays, run_inputs
@@ -78,12 +77,19 @@ def test_numpy_log_likelihood_matches_the_model_density(fitted_run):
     ll = log_likelihood(run)["correct"].values.reshape(-1, len(d.obs_ids))
     binomln = gammaln(d.n + 1) - gammaln(d.k + 1) - gammaln(d.n - d.k + 1)
     for i in (0, 7, 31):
-        point = {}
-        for rv in model.free_RVs:
-            value, transform = post[rv.name][i], model.rvs_to_transforms.get(rv)
-            point[model.rvs_to_values[rv].name] = (transform.forward(pt.as_tensor(value), *rv.owner.inputs).eval()
-                                                   if transform else value)
-        np.testing.assert_allclose(np.ravel(logp(point)) + binomln, ll[i], rtol=1e-7, atol=1e-7)
+        np.testing.assert_allclose(np.ravel(logp(_value_point(model, post, i))) + binomln, ll[i], rtol=1e-7, atol=1e-7)
+
+
+def _value_point(model, post: dict, i: int) -> dict:
+    """Draw ``i`` of ``post`` as a point of ``model``'s value variables (transformed where the model transforms)."""
+    import pytensor.tensor as pt
+
+    point = {}
+    for rv in model.free_RVs:
+        value, transform = post[rv.name][i], model.rvs_to_transforms.get(rv)
+        point[model.rvs_to_values[rv].name] = (transform.forward(pt.as_tensor(value), *rv.owner.inputs).eval()
+                                               if transform else value)
+    return point
 
 
 def test_sampling_parametrisation_keeps_the_stated_priors():
@@ -260,7 +266,6 @@ def test_progress_term_enters_the_model_and_its_numpy_mirror_alike():
     """With a [progress] section, eta gains progress_rate[benchmark] * generation year; the PyMC density of the
     counts and the numpy mirror (kernels) agree at prior draws, and the generation years follow release dates."""
     import pymc as pm
-    import pytensor.tensor as pt
     from scipy.special import gammaln
 
     from rlforecast.data.schema import read_observations
@@ -283,12 +288,7 @@ def test_progress_term_enters_the_model_and_its_numpy_mirror_alike():
     logp = model.compile_logp(vars=[model["correct"]], sum=False, jacobian=False)
     binomln = gammaln(d.n + 1) - gammaln(d.k + 1) - gammaln(d.n - d.k + 1)
     for i in range(3):
-        point = {}
-        for rv in model.free_RVs:
-            value, transform = post[rv.name][i], model.rvs_to_transforms.get(rv)
-            point[model.rvs_to_values[rv].name] = (transform.forward(pt.as_tensor(value), *rv.owner.inputs).eval()
-                                                   if transform else value)
-        np.testing.assert_allclose(np.ravel(logp(point)) + binomln, ll[i], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(np.ravel(logp(_value_point(model, post, i))) + binomln, ll[i], rtol=1e-6, atol=1e-6)
     no_progress = dict(post, progress_rate=np.zeros_like(post["progress_rate"]))
     assert not np.allclose(pointwise_loglik(no_progress, d, spec), ll)  # the term really moves the density
 
