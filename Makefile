@@ -37,6 +37,7 @@ forecast: $(STAMP)
 	$(BIN)/rlforecast forecast --fit $(RUN) --scenarios data/scenarios --out outputs --seed $(SEED)
 	$(BIN)/rlforecast budget --fit $(RUN) --scenarios data/scenarios --out outputs/budget --seed $(SEED)
 	$(BIN)/rlforecast report --fit $(RUN) --scenarios data/scenarios --out outputs/report.html --seed $(SEED)
+	$(BIN)/rlforecast explore --fit $(RUN) --scenarios data/scenarios --out outputs/explorer.html --seed $(SEED)
 	@echo "== results are in $(CURDIR)/outputs"
 
 test: $(STAMP)

@@ -10,7 +10,13 @@ import sys
 
 import click
 
-from rlforecast.errors import ConvergenceError, InputError, on_interrupt, quiet_unraisable, reset_interrupts
+from rlforecast.errors import (
+    ConvergenceError,
+    InputError,
+    on_interrupt,
+    quiet_unraisable,
+    reset_interrupts,
+)
 
 EXIT_INPUT = 2
 EXIT_UNCONVERGED = 3
@@ -329,6 +335,28 @@ def report(fit_path, scenarios_path, out_path, variant_paths, thresholds_path, s
                    thresholds_path=thresholds_path, seed=seed, param_draws=param_draws,
                    budget_posterior_draws=budget_posterior_draws, budget_param_draws=budget_param_draws,
                    allow_unconverged=allow_unconverged, start=_start(start), echo=click.echo)
+
+
+@main.command()
+@click.option("--fit", "fit_paths", required=True, multiple=True, type=click.Path(dir_okay=False),
+              help="Run file; repeat once per model variant (the page lets the reader choose).")
+@click.option("--scenarios", "scenarios_path", required=True, type=click.Path(), help="Scenario TOML file or folder (the presets).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="HTML file to write.")
+@click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False), default=None,
+              help="Threshold TOML (default: data/thresholds.toml).")
+@click.option("--seed", default=1, show_default=True, type=SEED, help="Seed of the scenario-parameter draws (as forecast's).")
+@click.option("--draws", default=500, show_default=True, type=click.IntRange(min=2),
+              help="Joint draws embedded (posterior evenly thinned, as forecast --param-draws).")
+@click.option("--allow-unconverged", is_flag=True, help="Accept fits that failed diagnostics (the page says so).")
+@click.option("--start", "start", default=None, help=START_HELP)
+@_clean_errors
+def explore(fit_paths, scenarios_path, out_path, thresholds_path, seed, draws, allow_unconverged, start):
+    """One self-contained HTML page (no server, no network) where scenario parameters are moved and the
+    arrival dates recomputed in the browser."""
+    from rlforecast.explore import explore_command
+
+    explore_command(list(fit_paths), scenarios_path, out_path, thresholds_path=thresholds_path, seed=seed,
+                    draws=draws, allow_unconverged=allow_unconverged, start=_start(start), echo=click.echo)
 
 
 if __name__ == "__main__":

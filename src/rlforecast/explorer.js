@@ -1,0 +1,500 @@
+// rlforecast scenario explorer. Two parts:
+//
+// RLF: the in-browser kernel, a line-by-line mirror of the Python code that `rlforecast forecast` runs, on the
+//   same embedded draws (so a preset's numbers here are the command's numbers):
+//     transform / drawValues  <- scenarios/spec.py transform, draw_values (common random numbers per key)
+//     pathParams              <- scenarios/spec.py path_params (log10 coefficients; absent caps are +Infinity)
+//     rlPath / inferencePath  <- scenarios/kernels.py rl_path, inference_path
+//     arrivals                <- propagate.carried + kernels.threshold_eta + kernels.first_crossing
+//     quantileMonth / pByEnd  <- scenarios/tables.py histogram_quantile, p_by_end_of
+//   Months are indices on the monthly grid from the start; nMonths means "not by the horizon".
+//
+// The UI: native, labelled form controls (keyboard-reachable), Bokeh figures updated through their data
+// sources, tables, and the two exports (scenario TOML that `rlforecast forecast` reads, quantiles CSV in the
+// format of arrival_quantiles.csv).
+"use strict";
+
+const RLF = (() => {
+  function decode(b64) {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    return new Float64Array(bytes.buffer);
+  }
+
+  // One number or distribution table pushed through the key's uniforms u (and their normal scores z).
+  function transform(value, u, z, z90) {
+    const n = u.length, out = new Float64Array(n);
+    if (typeof value === "number") { out.fill(value); return out; }
+    const d = value.dist;
+    for (let i = 0; i < n; i++) {
+      if (d === "normal") out[i] = value.mu + value.sigma * z[i];
+      else if (d === "lognormal") out[i] = value.median * 10.0 ** (value.sigma_log10 * z[i]);
+      else if (d === "uniform") out[i] = value.low + (value.high - value.low) * u[i];
+      else if (d === "loguniform") out[i] = value.low * (value.high / value.low) ** u[i];
+      else out[i] = Math.sqrt(value.low * value.high) * 10.0 ** (Math.log10(value.high / value.low) / (2 * z90) * z[i]);
+    }
+    return out;
+  }
+
+  function drawValues(settings, data) {
+    const out = {};
+    for (const [key, value] of Object.entries(settings)) {
+      const x = transform(value, data.u[key], data.z[key], data.z90), floor = data.params[key].floor;
+      for (let i = 0; i < x.length; i++) x[i] = Math.max(x[i], floor);
+      out[key] = x;
+    }
+    return out;
+  }
+
+  function pathParams(values, n) {
+    const lg = (key) => (key in values ? values[key].map(Math.log10) : null);
+    const full = (v) => new Float64Array(n).fill(v);
+    const diff = (a, b) => a.map((x, i) => x - b[i]);
+    const budget = lg("inference.budget_usd_per_task");
+    const decline = lg("inference.price_decline_per_year") || full(0), grows = lg("inference.budget_growth_per_year") || full(0);
+    return {
+      rl_growth: lg("rl.growth_per_year"),
+      training_growth: lg("training.growth_per_year") || full(0),
+      cap_headroom: "rl.max_ratio" in values ? diff(lg("rl.max_ratio"), lg("rl.ratio_today")) : full(Infinity),
+      training_headroom: "training.max_flop" in values ? diff(lg("training.max_flop"), lg("training.flop_today")) : full(Infinity),
+      token_growth: lg("inference.tokens_growth_per_year"),
+      budget_headroom: budget ? diff(budget, lg("inference.cost_usd_per_task_today")) : full(Infinity),
+      budget_growth: decline.map((x, i) => x + grows[i]),
+      max_multiple: lg("inference.max_tokens_multiple") || full(Infinity),
+    };
+  }
+
+  function rlPath(t, g, tg, ch, th) {
+    const cap = Math.min(ch + tg * t, ch + th);
+    return Math.min(g * t, Math.max(cap, 0.0));
+  }
+
+  function inferencePath(t, g, bh, bg, mm) {
+    const budget = Math.max(bh + bg * t, 0.0);
+    return Math.min(Math.min(g * t, budget), mm);
+  }
+
+  function thresholdEta(thr, floor, ceiling) {
+    if (thr >= ceiling) return Infinity;
+    if (thr <= floor) return -Infinity;
+    const share = (thr - floor) / (ceiling - floor);
+    return Math.log(share) - Math.log1p(-share);
+  }
+
+  // Arrival months: result[j][k] is an Int32Array over draws for benchmark j and its k-th level.
+  function arrivals(state, floors, levels, pp, nMonths) {
+    const n = pp.rl_growth.length, nb = floors.length;
+    const rl = new Float64Array(nMonths), inf = new Float64Array(nMonths);
+    const out = levels.map((lv) => lv.map(() => new Int32Array(n)));
+    for (let i = 0; i < n; i++) {
+      for (let m = 0; m < nMonths; m++) {
+        const t = m / 12.0;
+        rl[m] = rlPath(t, pp.rl_growth[i], pp.training_growth[i], pp.cap_headroom[i], pp.training_headroom[i]);
+        inf[m] = inferencePath(t, pp.token_growth[i], pp.budget_headroom[i], pp.budget_growth[i], pp.max_multiple[i]);
+      }
+      for (let j = 0; j < nb; j++) {
+        const a = state.slope_rl[j][i], b = state.slope_inf[j][i], lag = state.lag[j];
+        const e0 = state.eta_anchor[j][i] + a * (pp.rl_growth[i] * lag) + b * (pp.token_growth[i] * lag);
+        for (let k = 0; k < levels[j].length; k++) {
+          const need = thresholdEta(levels[j][k], floors[j], state.ceiling[j][i]) - e0;
+          out[j][k][i] = firstMonth(rl, inf, a, b, need, nMonths);
+        }
+      }
+    }
+    return out;
+  }
+
+  // First month with a * rl + b * inf >= need (paths are non-decreasing, so eta is monotone): nMonths if never.
+  function firstMonth(rl, inf, a, b, need, nMonths) {
+    if (!(rl[0] * a + inf[0] * b < need)) return 0;
+    if (rl[nMonths - 1] * a + inf[nMonths - 1] * b < need) return nMonths;
+    let lo = 0, hi = nMonths - 1;  // below at lo, reached at hi
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (rl[mid] * a + inf[mid] * b < need) lo = mid; else hi = mid;
+    }
+    return hi;
+  }
+
+  function quantileMonth(sorted, q) {
+    const rank = Math.max(Math.ceil(Math.round(sorted.length * q * 1e9) / 1e9), 1);
+    return sorted[rank - 1];
+  }
+
+  function pByEnd(months, year, startMonth, nMonths) {
+    const last = Math.min(year * 12 + 11 - startMonth, nMonths - 1);
+    if (last < 0) return 0.0;
+    let c = 0;
+    for (const m of months) if (m <= last) c++;
+    return c / months.length;
+  }
+
+  // Python's f"{x:.6g}" (tables._num) for the numbers the CSV export writes.
+  function fmtG(x) {
+    if (x === 0) return "0";
+    const e = Number(x.toExponential(5).split("e")[1]);
+    if (e < -4 || e >= 6) {
+      const [mant, exp] = x.toExponential(5).split("e");
+      const ex = Number(exp);
+      return mant.replace(/\.?0+$/, "") + "e" + (ex < 0 ? "-" : "+") + String(Math.abs(ex)).padStart(2, "0");
+    }
+    return String(Number(x.toPrecision(6)));
+  }
+
+  return { decode, transform, drawValues, pathParams, arrivals, firstMonth, quantileMonth, pByEnd, fmtG };
+})();
+
+// ------------------------------------------------------------------------------------------------ the page
+const EXPLORER = (() => {
+  const P = JSON.parse(document.getElementById("rlf-data").textContent);
+  const FIGURES = JSON.parse(document.getElementById("rlf-figures").textContent);
+  const data = { params: P.params, z90: P.z90, u: {}, z: {} };
+  for (const key of Object.keys(P.params)) { data.u[key] = RLF.decode(P.uniforms[key]); data.z[key] = RLF.decode(P.normals[key]); }
+  const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
+  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, attrs = {}, text = "") => {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text) e.textContent = text;
+    return e;
+  };
+  const variants = P.variants.map((v) => ({
+    ...v,
+    states: v.states.map((s) => {
+      const split = (b64) => { const a = RLF.decode(b64); return v.benchmarks.map((_, j) => a.subarray(j * P.n_draws, (j + 1) * P.n_draws)); };
+      return { eta_anchor: split(s.eta_anchor), slope_rl: split(s.slope_rl), slope_inf: split(s.slope_inf),
+               ceiling: split(s.ceiling), lag: s.lag, anchor_model: s.anchor_model, anchor_date: s.anchor_date };
+    }),
+  }));
+
+  let settings = {}, presetIndex = 0, presetResult = null, current = null, figures = null;
+
+  const clone = (x) => JSON.parse(JSON.stringify(x));
+  const variant = () => variants[Number($("variant").value)];
+  const yearText = (abs) => (abs / 12).toFixed(4);
+  const monthText = (abs) => `${MONTHS[abs % 12]} ${Math.floor(abs / 12)}`;
+  const pct = (p) => `${(100 * p).toFixed(0)}%`;
+  const sig3 = (x) => Number(x.toPrecision(3));
+
+  function levelsOf(v) { return v.benchmarks.map((b) => P.levels[b]); }
+  function met(v, j, thr) { return thr <= v.best_accuracy[j]; }
+
+  function compute(values, stateIndex) {
+    const v = variant();
+    const t0 = performance.now();
+    const pp = RLF.pathParams(RLF.drawValues(values, data), P.n_draws);
+    const months = RLF.arrivals(v.states[stateIndex], v.floor, levelsOf(v), pp, P.n_months);
+    const sorted = months.map((per) => per.map((m) => Int32Array.from(m).sort()));
+    return { months, sorted, ms: performance.now() - t0 };
+  }
+
+  // ---------------------------------------------------------------------------------------- controls
+  function fieldControl(key, field, value) {
+    const spec = P.params[key], id = `${key}.${field}`.replace(/\./g, "-");
+    const logScale = !field.startsWith("sigma");
+    const wrap = el("div", { class: "field" });
+    const label = el("label", { for: `r-${id}`, id: `l-${id}` }, field === "value" ? "value" : field.replace("_", " "));
+    const range = el("input", { type: "range", id: `r-${id}`, "data-key": key, "data-field": field,
+                                "aria-describedby": `d-${key.replace(/\./g, "-")}` });
+    const number = el("input", { type: "number", id: `n-${id}`, "aria-label": `${spec.label}, ${field} (${spec.unit})`,
+                                 step: "any", "data-key": key, "data-field": field });
+    if (logScale) {
+      range.min = spec.span[0]; range.max = spec.span[1]; range.step = 0.01;
+      range.value = Math.log10(Math.max(value, 10 ** spec.span[0]));
+    } else {
+      range.min = 0.01; range.max = 2; range.step = 0.01; range.value = value;
+    }
+    number.value = String(value);
+    range.setAttribute("aria-valuetext", `${value} ${spec.unit}`);
+    range.addEventListener("input", () => {
+      const x = logScale ? sig3(10 ** Number(range.value)) : Number(range.value);
+      number.value = String(x);
+      range.setAttribute("aria-valuetext", `${x} ${spec.unit}`);
+      setField(key, field, x);
+    });
+    number.addEventListener("change", () => {
+      const x = Number(number.value);
+      if (!Number.isFinite(x)) return;
+      if (logScale && x > 0) range.value = Math.log10(x); else if (!logScale) range.value = x;
+      range.setAttribute("aria-valuetext", `${x} ${spec.unit}`);
+      setField(key, field, x);
+    });
+    wrap.append(label, range, number);
+    return wrap;
+  }
+
+  function paramBlock(key, value) {
+    const spec = P.params[key], id = key.replace(/\./g, "-");
+    const box = el("div", { class: "param", id: `p-${id}` });
+    const dist = el("select", { id: `s-${id}`, "aria-label": `${spec.label}: distribution` });
+    for (const d of ["fixed", ...Object.keys(P.dists)]) dist.append(el("option", { value: d }, d === "interval80" ? "interval80 (80% range)" : d));
+    dist.value = typeof value === "number" ? "fixed" : value.dist;
+    dist.addEventListener("change", () => { settings[key] = defaultFor(settings[key], dist.value); renderGroups(); update(); });
+    const head = el("div", { class: "row" });
+    head.append(el("span", { class: "param-name", id: `d-${id}` }, `${spec.label} (${spec.unit})`), dist);
+    box.append(head);
+    const fields = typeof value === "number" ? { value } : Object.fromEntries(P.dists[value.dist].map((f) => [f, value[f]]));
+    for (const [f, x] of Object.entries(fields)) box.append(fieldControl(key, f, x));
+    return box;
+  }
+
+  function defaultFor(old, dist) {
+    const mid = typeof old === "number" ? old : old.dist === "normal" ? old.mu : old.dist === "lognormal" ? old.median
+      : Math.sqrt(old.low * old.high);
+    if (dist === "fixed") return sig3(mid);
+    if (dist === "normal") return { dist, mu: sig3(mid), sigma: sig3(mid / 4) };
+    if (dist === "lognormal") return { dist, median: sig3(mid), sigma_log10: 0.2 };
+    return { dist, low: sig3(mid / 2), high: sig3(mid * 2) };
+  }
+
+  function presetValue(key) {
+    const pv = P.presets[presetIndex].values;
+    if (key in pv) return clone(pv[key]);
+    const fallback = { "rl.max_ratio": 1, "rl.ratio_today": 0.3, "training.growth_per_year": 4.5, "training.flop_today": 5e26,
+                       "training.max_flop": 2e29, "inference.max_tokens_multiple": 1000, "inference.budget_usd_per_task": 17,
+                       "inference.cost_usd_per_task_today": 0.5, "inference.price_decline_per_year": 3,
+                       "inference.budget_growth_per_year": 1 };
+    return fallback[key];
+  }
+
+  function renderGroups() {
+    const root = $("groups");
+    root.replaceChildren();
+    P.groups.forEach((g, gi) => {
+      const on = g.keys.some((k) => k in settings);
+      const fs = el("fieldset", { id: `g-${gi}`, class: on ? "" : "off" });
+      const legend = el("legend");
+      if (g.optional) {
+        const box = el("input", { type: "checkbox", id: `use-${gi}` });
+        box.checked = on;
+        box.addEventListener("change", () => {
+          for (const k of g.keys) { if (box.checked) settings[k] = presetValue(k); else delete settings[k]; }
+          renderGroups(); update();
+        });
+        legend.append(box, el("label", { for: `use-${gi}` }, ` ${g.title}`));
+      } else legend.textContent = g.title;
+      fs.append(legend);
+      if (on) for (const k of g.keys) fs.append(paramBlock(k, settings[k]));
+      root.append(fs);
+    });
+  }
+
+  function setField(key, field, x) {
+    if (field === "value") settings[key] = x; else settings[key][field] = x;
+    update();
+  }
+
+  function problems(values) {
+    const out = [];
+    for (const [key, v] of Object.entries(values)) {
+      const spec = P.params[key], inclusive = spec.floor === spec.minimum;
+      const ok = (x) => (inclusive ? x >= spec.minimum : x > spec.minimum);
+      const name = spec.label;
+      const check = (field, x) => { if (!Number.isFinite(x) || !ok(x)) out.push(`${name}, ${field}: must be ${inclusive ? ">=" : ">"} ${spec.minimum} (${spec.unit})`); };
+      if (typeof v === "number") { check("value", v); continue; }
+      if (v.dist === "normal") { check("mu", v.mu); if (!(v.sigma > 0)) out.push(`${name}, sigma: must be > 0`); }
+      else if (v.dist === "lognormal") { check("median", v.median); if (!(v.sigma_log10 > 0)) out.push(`${name}, sigma_log10: must be > 0`); }
+      else { check("low", v.low); if (!(v.low < v.high)) out.push(`${name}: low must be < high`); }
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------------------- results
+  function update() {
+    const issues = problems(settings);
+    $("problems").textContent = issues.join("; ");
+    if (issues.length) { $("status").textContent = "Settings not valid: nothing recomputed."; return; }
+    current = compute(settings, variant().preset_state[presetIndex]);
+    render();
+    $("status").textContent = `Recomputed ${P.n_draws} draws x ${variant().benchmarks.length} benchmarks in ${current.ms.toFixed(1)} ms.`;
+  }
+
+  function selectPreset(i) {
+    presetIndex = i;
+    settings = clone(P.presets[i].values);
+    $("preset-description").textContent = P.presets[i].description;
+    presetResult = compute(settings, variant().preset_state[i]);
+    renderGroups();
+    update();
+  }
+
+  function renderBenchmarks() {
+    const v = variant(), sel = $("benchmark"), keep = sel.value;
+    sel.replaceChildren();
+    const order = v.benchmarks.map((b, j) => ({ b, j, open: P.levels[b].some((thr) => !met(v, j, thr)) }))
+      .sort((x, y) => (y.open - x.open) || x.b.localeCompare(y.b));
+    for (const { b, j, open } of order) sel.append(el("option", { value: String(j) }, open ? b : `${b} (every threshold met)`));
+    const again = order.find((o) => o.b === keep);
+    sel.value = again ? String(again.j) : String(order[0].j);
+  }
+
+  function renderThresholds() {
+    const v = variant(), j = Number($("benchmark").value), sel = $("threshold"), keep = sel.value;
+    sel.replaceChildren();
+    P.levels[v.benchmarks[j]].forEach((thr, k) => sel.append(el("option", { value: String(k) }, `${thr}${met(v, j, thr) ? " (met)" : ""}`)));
+    const firstOpen = P.levels[v.benchmarks[j]].findIndex((thr) => !met(v, j, thr));
+    sel.value = keep && Number(keep) < sel.options.length ? keep : String(Math.max(firstOpen, 0));
+  }
+
+  function cell(text, attrs = {}) { return el("td", attrs, text); }
+
+  function render() {
+    const v = variant(), j = Number($("benchmark").value), bench = v.benchmarks[j];
+    const state = v.states[variant().preset_state[presetIndex]];
+    $("frontier").textContent = `Frontier: best observed ${v.best_accuracy[j]} by ${v.best_model[j]}` +
+      `${v.best_date[j] ? ` (released ${v.best_date[j]})` : ""}; the forecast carries the anchor ${state.anchor_model[j]} ` +
+      `${(12 * state.lag[j]).toFixed(0)} months to the start at the scenario's growth rates. Thresholds at or below the best ` +
+      "observed accuracy are met at the forecast date.";
+    const levels = P.levels[bench], n = P.n_months;
+    // quantile table
+    const head = el("tr");
+    for (const h of ["threshold", "status", "median", "80% interval", ...P.policy_years.map((y) => `P(by ${y})`), `P(not by ${P.horizon})`])
+      head.append(el("th", { scope: "col" }, h));
+    $("quantile-table").tHead.replaceChildren(head);
+    const body = $("quantile-table").tBodies[0];
+    body.replaceChildren();
+    levels.forEach((thr, k) => {
+      const s = current.sorted[j][k], row = el("tr", met(v, j, thr) ? { class: "met" } : {});
+      const q = (p) => { const m = RLF.quantileMonth(s, p); return m < n ? P.start_month + m : null; };
+      const never = 1 - RLF.pByEnd(s, P.horizon, P.start_month, n);
+      const status = met(v, j, thr) ? "met at the forecast date" : never === 1 ? "not by the horizon" : "forecast";
+      const med = q(0.5), lo = q(0.1), hi = q(0.9);
+      row.append(el("th", { scope: "row" }, String(thr)), cell(status),
+        cell(med === null ? `after ${P.horizon}` : monthText(med), { "data-year": med === null ? "" : yearText(med) }),
+        cell(`${lo === null ? `after ${P.horizon}` : monthText(lo)} – ${hi === null ? `after ${P.horizon}` : monthText(hi)}`,
+             { "data-years": `${lo === null ? "" : yearText(lo)},${hi === null ? "" : yearText(hi)}` }));
+      for (const y of P.policy_years) {
+        const p = RLF.pByEnd(s, y, P.start_month, n);
+        row.append(cell(pct(p), { "data-p": RLF.fmtG(p) }));
+      }
+      row.append(cell(pct(never), { "data-p": RLF.fmtG(never) }));
+      body.append(row);
+    });
+    renderOverview(v);
+    drawFigures(v, j);
+  }
+
+  function renderOverview(v) {
+    const head = el("tr");
+    for (const h of ["benchmark", "best observed", "threshold", "median", `P(by ${P.policy_years[1]})`, `P(not by ${P.horizon})`])
+      head.append(el("th", { scope: "col" }, h));
+    $("overview-table").tHead.replaceChildren(head);
+    const body = $("overview-table").tBodies[0];
+    body.replaceChildren();
+    v.benchmarks.forEach((b, j) => {
+      const k = P.levels[b].findIndex((thr) => !met(v, j, thr)), row = el("tr", k < 0 ? { class: "met" } : {});
+      row.append(el("th", { scope: "row" }, b), cell(String(v.best_accuracy[j])));
+      if (k < 0) { row.append(cell("every threshold met"), cell(""), cell(""), cell("")); body.append(row); return; }
+      const s = current.sorted[j][k], m = RLF.quantileMonth(s, 0.5), never = 1 - RLF.pByEnd(s, P.horizon, P.start_month, P.n_months);
+      row.append(cell(String(P.levels[b][k])), cell(m < P.n_months ? monthText(P.start_month + m) : `after ${P.horizon}`),
+        cell(pct(RLF.pByEnd(s, P.policy_years[1], P.start_month, P.n_months))), cell(pct(never)));
+      body.append(row);
+    });
+  }
+
+  function cdfLine(sorted) {
+    const n = P.n_months, ys = new Array(n), total = sorted.length;
+    let c = 0;
+    for (let m = 0; m < n; m++) { while (c < total && sorted[c] <= m) c++; ys[m] = c / total; }
+    return ys;
+  }
+
+  function drawFigures(v, j) {
+    if (!figures) return;
+    const bench = v.benchmarks[j], levels = P.levels[bench];
+    const xs = Array.from({ length: P.n_months }, (_, m) => (P.start_month + m) / 12);
+    const src = { xs: [], ys: [], color: [], dash: [], label: [] };
+    levels.forEach((thr, k) => {
+      for (const [res, dash, tag] of [[current, "solid", "current"], [presetResult, "dashed", P.presets[presetIndex].name]]) {
+        src.xs.push(xs); src.ys.push(cdfLine(res.sorted[j][k])); src.color.push(COLORS[k % COLORS.length]);
+        src.dash.push(dash); src.label.push(`${thr}: ${tag}`);
+      }
+    });
+    figures.cdf.data = src;
+    const k = Number($("threshold").value), years = [];
+    for (let y = Math.floor(P.start_month / 12); y <= P.horizon; y++) years.push(y);
+    figures.years.data = {
+      year: years,
+      current: years.map((y) => RLF.pByEnd(current.sorted[j][k], y, P.start_month, P.n_months)),
+      preset: years.map((y) => RLF.pByEnd(presetResult.sorted[j][k], y, P.start_month, P.n_months)),
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------- exports
+  function tomlValue(v) {
+    if (typeof v === "number") return String(v);
+    return "{" + ["dist", ...P.dists[v.dist]].map((f) => `${f} = ${f === "dist" ? JSON.stringify(v.dist) : String(v[f])}`).join(", ") + "}";
+  }
+
+  function scenarioName() {
+    const preset = P.presets[presetIndex];
+    return JSON.stringify(settings) === JSON.stringify(preset.values) ? preset.name : `${preset.name}-custom`;
+  }
+
+  function scenarioToml() {
+    const preset = P.presets[presetIndex];
+    const lines = [`# written by the rlforecast explorer from the preset ${preset.name} (${preset.path})`,
+                   `name = ${JSON.stringify(scenarioName())}`,
+                   `description = ${JSON.stringify(`explorer settings starting from ${preset.name}: ${preset.description}`)}`,
+                   `horizon = ${P.horizon}`];
+    for (const section of ["rl", "training", "inference"]) {
+      const keys = Object.keys(settings).filter((k) => k.startsWith(section + ".")).sort();
+      if (!keys.length) continue;
+      lines.push("", `[${section}]`);
+      for (const k of keys) lines.push(`${k.slice(section.length + 1)} = ${tomlValue(settings[k])}`);
+    }
+    return lines.join("\n") + "\n";
+  }
+
+  function quantilesCsv() {
+    const v = variant(), name = scenarioName(), rows = ["scenario,benchmark,threshold,quantile,year"];
+    v.benchmarks.forEach((b, j) => P.levels[b].forEach((thr, k) => {
+      for (const q of P.quantiles) {
+        const m = RLF.quantileMonth(current.sorted[j][k], q);
+        rows.push([name, b, RLF.fmtG(thr), RLF.fmtG(q), m < P.n_months ? yearText(P.start_month + m) : ""].join(","));
+      }
+    }));
+    return rows.join("\n") + "\n";
+  }
+
+  function download(text, name, type) {
+    const a = el("a", { href: URL.createObjectURL(new Blob([text], { type })), download: name });
+    document.body.append(a);
+    a.click();
+    a.remove();
+  }
+
+  // ---------------------------------------------------------------------------------------- start
+  function init() {
+    const sel = $("variant");
+    variants.forEach((v, i) => sel.append(el("option", { value: String(i) }, `${v.name}${v.converged ? "" : " (UNCONVERGED)"}`)));
+    P.presets.forEach((p, i) => $("preset").append(el("option", { value: String(i) }, p.name)));
+    $("summary").textContent = `Forecast from ${P.start} to the end of ${P.horizon}; ${P.n_draws} joint draws (posterior x ` +
+      `scenario parameters, seed ${P.seed}); rlforecast ${P.package_version}. Fits: ` +
+      variants.map((v) => `${v.name} (${v.fit}, sha256 ${v.sha256.slice(0, 12)}, diagnostics ${v.converged ? "passed" : "FAILED"})`).join("; ") + ".";
+    sel.addEventListener("change", () => { renderBenchmarks(); renderThresholds(); selectPreset(presetIndex); });
+    $("preset").addEventListener("change", () => selectPreset(Number($("preset").value)));
+    $("benchmark").addEventListener("change", () => { renderThresholds(); render(); });
+    $("threshold").addEventListener("change", () => render());
+    $("reset").addEventListener("click", () => selectPreset(presetIndex));
+    $("export-toml").addEventListener("click", () => download(scenarioToml(), `${scenarioName()}.toml`, "application/toml"));
+    $("export-csv").addEventListener("click", () => download(quantilesCsv(), `${scenarioName()}_arrival_quantiles.csv`, "text/csv"));
+    const reference = P.presets.findIndex((p) => p.name === "rl-to-parity");
+    $("preset").value = String(Math.max(reference, 0));
+    renderBenchmarks();
+    renderThresholds();
+    selectPreset(Math.max(reference, 0));
+    Bokeh.set_log_level("warn");
+    const ready = Object.entries(FIGURES).map(([key, item]) => Bokeh.embed.embed_item(item, `${key}-plot`).then(() => key));
+    return Promise.all(ready).then(() => {
+      const find = (name) => { for (const d of Bokeh.documents) { const m = d.get_model_by_name(name); if (m) return m; } return null; };
+      figures = { cdf: find("cdf-source"), years: find("year-source") };
+      render();
+      document.body.dataset.ready = "true";
+    });
+  }
+
+  return { init, scenarioToml, quantilesCsv, get settings() { return settings; }, get current() { return current; } };
+})();
+
+EXPLORER.init();
