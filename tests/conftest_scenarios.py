@@ -75,6 +75,7 @@ def install_fake_fit(monkeypatch, state: xr.Dataset, passed=True, anchor_shift=1
     state_mod.frontier_state = frontier_state
     state_mod.forecast_date = lambda run: FAKE_FORECAST_DATE
     state_mod.anchor_lags = anchor_lags
+    state_mod.best_observed = lambda run: {}  # no observed rows: no threshold is met at the forecast date
     monkeypatch.setitem(sys.modules, "rlforecast.fit", fit)
     monkeypatch.setitem(sys.modules, "rlforecast.scenarios.state", state_mod)
     return calls

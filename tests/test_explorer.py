@@ -91,11 +91,32 @@ def test_every_preset_shows_the_forecast_commands_quantiles(browser_page, fitted
         assert got == mine, name
         # the table shows the same medians for the selected benchmark
         bench = page.eval_on_selector("#benchmark", "s => s.options[s.selectedIndex].textContent.split(' ')[0]")
-        medians = page.eval_on_selector_all("#quantile-table tbody tr td:nth-child(3)", "ts => ts.map(t => t.dataset.year)")
-        levels = page.eval_on_selector_all("#quantile-table tbody tr th", "ts => ts.map(t => t.textContent)")
-        assert medians == [mine[(name, bench, lv, "0.5")] for lv in levels]
+        medians = page.eval_on_selector_all("#quantile-table tbody tr:not(.met) td:nth-child(3)",
+                                            "ts => ts.map(t => t.dataset.year)")
+        levels = page.eval_on_selector_all("#quantile-table tbody tr:not(.met) th", "ts => ts.map(t => t.dataset.level)")
+        assert levels and medians == [mine[(name, bench, lv, "0.5")] for lv in levels]
     assert page.locator("#unconverged").is_visible()
     assert not log["errors"], log["errors"]
+
+
+def test_thresholds_met_at_the_forecast_date_are_said_to_be(browser_page, fitted_run):
+    from rlforecast.fit import load_run
+    from rlforecast.scenarios.state import best_observed
+
+    page, _ = browser_page
+    best = best_observed(load_run(fitted_run, allow_unconverged=True))
+    seen_met = 0
+    for bench, (acc, model, _) in best.items():
+        value = page.eval_on_selector("#benchmark", f"s => Array.from(s.options).find(o => o.textContent.split(' ')[0] === '{bench}').value")
+        page.select_option("#benchmark", value=value)
+        for row in page.locator("#quantile-table tbody tr").all():
+            level = float(row.locator("th").get_attribute("data-level"))
+            status = row.locator("td").first.inner_text()
+            assert (status == "met at the forecast date") == (level <= acc), (bench, level, status)
+            if level <= acc:
+                seen_met += 1
+                assert f"observed {float(f'{acc:.3g}'):g}" in row.inner_text() and model in row.inner_text()
+    assert seen_met > 0
 
 
 def test_a_slider_moves_the_numbers_as_the_python_kernel_predicts(browser_page, fitted_run, tmp_path):

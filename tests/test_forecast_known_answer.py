@@ -10,10 +10,11 @@ import csv
 
 import numpy as np
 import pytest
+import xarray as xr
 from conftest_scenarios import REPO, fake_state, install_fake_fit, write_scenario
 
 from rlforecast.errors import ConvergenceError, InputError
-from rlforecast.scenarios import figures
+from rlforecast.scenarios import figures, tables
 from rlforecast.scenarios.forecast import forecast_command
 
 RENDER = figures.render
@@ -102,7 +103,7 @@ def test_uncertain_posterior_quantiles_and_censored_mass(setup):
     _, rows = read_csv(out / "arrival_cdf.csv")
     assert [r[4] for r in rows if r[0] == "inference-only"] == ["0", "0.25", "0.5", "0.75", "0.75"]
     md = (out / "policy_table.md").read_text()
-    assert "| inference-only | a | 0.731 | 2028-01 | 2027-01 to after 2030 |" in md and "25% |" in md
+    assert "| inference-only | a | 0.731 |  | 2028-01 | 2027-01 to after 2030 |" in md and "25% |" in md
 
 
 def test_dask_local_cluster_gives_identical_tables(setup):
@@ -184,3 +185,24 @@ def test_shipped_presets_run(setup):
     header, rows = read_csv(out / "arrival_quantiles.csv")
     assert {r[0] for r in rows} >= {"rl-to-parity", "rl-stalls", "inference-led", "inference-cost-capped",
                                     "frontier-push"}
+
+
+def test_policy_rows_say_met_at_the_forecast_date_and_name_sourced_levels():
+    from rlforecast.scenarios.spec import SourcedLevel
+
+    # one scenario, benchmarks a (saturated) and b (open), thresholds 0.5 and 0.8; 4 draws, months 0..2 + never
+    arrivals = np.zeros((1, 2, 2, 4), dtype=int)
+    arrivals[0, :, :, 0] = 4  # the model puts every draw at month 0 ...
+    arrivals[0, 1, 1] = [0, 2, 1, 1]  # ... except b at 0.8: months 1, 1, 2, never
+    counts = xr.Dataset({"arrivals": (("scenario", "benchmark", "threshold", "month"), arrivals)},
+                        coords={"scenario": ["s"], "benchmark": ["a", "b"], "threshold": [0.5, 0.8]})
+    requested = xr.DataArray(np.ones((2, 2), bool), dims=("benchmark", "threshold"),
+                             coords={"benchmark": ["a", "b"], "threshold": [0.5, 0.8]})
+    observed = {"a": (0.9, "m1", "2026-05-01"), "b": (0.6, "m2", "")}
+    sourced = {"b": {0.8: SourcedLevel(0.8, "experts", "paper")}}
+    header, rows = tables.policy_rows(counts, requested, 2026 * 12, 2026, observed=observed, sourced=sourced)
+    assert [r[1:3] for r in rows] == [["b", "0.5"], ["b", "0.8"], ["a", "0.5"], ["a", "0.8"]]  # open first
+    assert rows[0][4:6] == ["met at the forecast date", "observed 0.6 (m2)"] and rows[0][6:] == ["met"] * 3 + [""]
+    assert rows[1][3:6] == ["experts", "2026-02", "2026-02 to after 2026"] and rows[1][-1] == "25%"
+    assert rows[3][5] == "observed 0.9 (m1, 2026-05-01)"
+    assert header[3] == "meaning"

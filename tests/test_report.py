@@ -20,7 +20,9 @@ import pytest
 from click.testing import CliRunner
 
 from rlforecast.cli import main
+from rlforecast.model.simulate import BENCHMARKS
 from rlforecast.report import SECTIONS, esc, table_html
+from rlforecast.scenarios.spec import load_thresholds
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = ["--seed", "5", "--param-draws", "200", "--budget-posterior-draws", "60", "--budget-param-draws", "60"]
@@ -103,10 +105,13 @@ def test_report_renders_in_headless_chromium(built, tmp_path):
             for table in TABLES:
                 assert page.locator(f"#{table} thead th").count() > 0, table
                 assert page.locator(f"#{table} tbody tr").count() > 0, table
-            # one row per scenario x benchmark x threshold (4 benchmarks x 3 thresholds in the session fit)
+            # one row per scenario x benchmark x threshold (plain and sourced levels of the 4 simulated benchmarks)
             n_scen = page.locator("#scenario-list tbody tr").count()
-            assert n_scen == 5 and page.locator("#scenario-table tbody tr").count() == n_scen * 4 * 3
-            assert page.locator("#budget-table tbody tr").count() == 4 * 3
+            levels = load_thresholds(REPO / "data/thresholds.toml", list(BENCHMARKS))
+            n_levels = sum(len(lv) for lv in levels.values())
+            assert n_levels > 4 * 3  # sourced levels (human baselines) added to the plain ones
+            assert n_scen == 5 and page.locator("#scenario-table tbody tr").count() == n_scen * n_levels
+            assert page.locator("#budget-table tbody tr").count() == n_levels
 
             images = page.evaluate("""() => Array.from(document.images, im =>
                 ({ok: im.complete && im.naturalWidth > 0 && im.naturalHeight > 0, src: im.src.slice(0, 22)}))""")

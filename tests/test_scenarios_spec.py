@@ -9,7 +9,8 @@ from conftest_scenarios import REPO, write_scenario
 
 from rlforecast.errors import InputError
 from rlforecast.scenarios.spec import (common_uniforms, draw_values, load_scenario, load_scenarios,
-                                       load_thresholds, parse_start, transform, with_start)
+                                       load_thresholds, parse_start, read_thresholds, transform,
+                                       with_start)
 
 PRESETS = ("rl-to-parity", "rl-stalls", "inference-led", "inference-cost-capped", "frontier-push")
 MINIMAL = "[rl]\ngrowth_per_year = 10\n[inference]\ntokens_growth_per_year = 3\n"
@@ -147,7 +148,27 @@ def test_thresholds_default_and_overrides(tmp_path):
     assert load_thresholds(path, ["x", "y"]) == {"x": (0.5, 0.9), "y": (0.7,)}
 
 
+def test_sourced_levels_join_the_plain_ones_with_their_source(tmp_path):
+    levels, sourced = read_thresholds(REPO / "data" / "thresholds.toml", ["gpqa_diamond", "mmlu", "x"])
+    assert levels["gpqa_diamond"] == (0.34, 0.5, 0.65, 0.8, 0.9) and levels["x"] == (0.5, 0.8, 0.9)
+    assert sourced["gpqa_diamond"][0.65].label == "domain experts (PhD)"
+    assert "arXiv:2311.12022" in sourced["gpqa_diamond"][0.65].source and "x" not in sourced
+    every = read_thresholds(REPO / "data" / "thresholds.toml", ["arc_agi_1", "arc_agi_2", "gpqa_diamond", "math",
+                                                                 "mmlu"])[1]
+    assert sum(len(v) for v in every.values()) == 10 and all(x.source for v in every.values() for x in v.values())
+    path = tmp_path / "t.toml"  # a sourced level equal to a plain one is one threshold, with its meaning
+    path.write_text('[default]\nlevels = [0.5, 0.9]\n[[sourced.y]]\nlevel = 0.9\nlabel = "expert"\nsource = "paper"\n')
+    levels, sourced = read_thresholds(path, ["y"])
+    assert levels == {"y": (0.5, 0.9)} and sourced["y"][0.9].label == "expert"
+
+
 @pytest.mark.parametrize("body, key, message", [
+    ("[default]\nlevels = [0.5]\n[[sourced.gpqa_diamond]]\nlevel = 0.65\nlabel = \"experts\"\n",
+     "sourced.gpqa_diamond[0].source", "non-empty string"),
+    ("[default]\nlevels = [0.5]\n[[sourced.gpqa_diamond]]\nlevel = 65\nlabel = \"x\"\nsource = \"y\"\n",
+     "sourced.gpqa_diamond[0].level", "share in (0, 1]"),
+    ("[default]\nlevels = [0.5]\n[[sourced.gpqa_diamond]]\nlevel = 0.6\nlabel = \"x\"\nsource = \"y\"\nurl = 1\n",
+     "sourced.gpqa_diamond[0].url", "unknown key"),
     ("[default]\nlevels = [0.5]\n[benchmarks]\ngpqa_diamnd = [0.5]\n", "benchmarks.gpqa_diamnd",
      "did you mean 'gpqa_diamond'"),
     ("[default]\nlevels = [0.5, 1.5]\n", "default.levels", "shares in (0, 1]"),

@@ -34,7 +34,7 @@ from rlforecast.scenarios.spec import (
     Z90,
     common_uniforms,
     load_scenarios,
-    load_thresholds,
+    read_thresholds,
     with_start,
 )
 
@@ -146,7 +146,7 @@ def explorer_payload(fit_paths, scenarios_path, thresholds_path=None, seed=1, dr
         raise InputError([Problem(p, "the same run file is given twice", key="--fit") for p in fit_paths])
     benchmarks = sorted({b for v in variants for b in v["benchmarks"]})
     thresholds_path = thresholds_path or DEFAULT_THRESHOLDS
-    levels = load_thresholds(thresholds_path, benchmarks)
+    levels, sourced = read_thresholds(thresholds_path, benchmarks)
     keys = sorted(PARAMS)
     uniforms = common_uniforms(keys, draws, seed)
     return {
@@ -170,6 +170,9 @@ def explorer_payload(fit_paths, scenarios_path, thresholds_path=None, seed=1, dr
         "uniforms": {k: _f64(uniforms[k]) for k in keys},
         "normals": {k: _f64(ndtri(uniforms[k])) for k in keys},
         "levels": {b: list(levels[b]) for b in benchmarks},
+        # keys: repr of the level, which is also JavaScript's String(level) (shortest round-trip digits)
+        "sourced": {b: {repr(lv): {"label": x.label, "source": x.source, "note": x.note} for lv, x in per.items()}
+                    for b, per in sourced.items()},
         "thresholds": {"path": str(thresholds_path), "sha256": sha256_file(thresholds_path)},
         "presets": [{"name": sc.name, "description": sc.description, "path": sc.path, "sha256": sha256_file(sc.path),
                      "values": sc.values} for sc in scenarios],

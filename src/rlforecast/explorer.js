@@ -176,6 +176,8 @@ const EXPLORER = (() => {
   const pct = (p) => `${(100 * p).toFixed(0)}%`;
   const sig3 = (x) => Number(x.toPrecision(3));
 
+  function meaning(bench, thr) { return ((P.sourced[bench] || {})[String(thr)] || {}).label || ""; }
+  function levelText(bench, thr) { const m = meaning(bench, thr); return m ? `${thr} (${m})` : String(thr); }
   function levelsOf(v) { return v.benchmarks.map((b) => P.levels[b]); }
   function met(v, j, thr) { return thr <= v.best_accuracy[j]; }
 
@@ -331,7 +333,8 @@ const EXPLORER = (() => {
   function renderThresholds() {
     const v = variant(), j = Number($("benchmark").value), sel = $("threshold"), keep = sel.value;
     sel.replaceChildren();
-    P.levels[v.benchmarks[j]].forEach((thr, k) => sel.append(el("option", { value: String(k) }, `${thr}${met(v, j, thr) ? " (met)" : ""}`)));
+    P.levels[v.benchmarks[j]].forEach((thr, k) => sel.append(el("option", { value: String(k) },
+      `${levelText(v.benchmarks[j], thr)}${met(v, j, thr) ? ": met" : ""}`)));
     const firstOpen = P.levels[v.benchmarks[j]].findIndex((thr) => !met(v, j, thr));
     sel.value = keep && Number(keep) < sel.options.length ? keep : String(Math.max(firstOpen, 0));
   }
@@ -341,7 +344,7 @@ const EXPLORER = (() => {
   function render() {
     const v = variant(), j = Number($("benchmark").value), bench = v.benchmarks[j];
     const state = v.states[variant().preset_state[presetIndex]];
-    $("frontier").textContent = `Frontier: best observed ${v.best_accuracy[j]} by ${v.best_model[j]}` +
+    $("frontier").textContent = `Frontier: best observed ${sig3(v.best_accuracy[j])} by ${v.best_model[j]}` +
       `${v.best_date[j] ? ` (released ${v.best_date[j]})` : ""}; the forecast carries the anchor ${state.anchor_model[j]} ` +
       `${(12 * state.lag[j]).toFixed(0)} months to the start at the scenario's growth rates. Thresholds at or below the best ` +
       "observed accuracy are met at the forecast date.";
@@ -355,11 +358,18 @@ const EXPLORER = (() => {
     body.replaceChildren();
     levels.forEach((thr, k) => {
       const s = current.sorted[j][k], row = el("tr", met(v, j, thr) ? { class: "met" } : {});
+      row.append(el("th", { scope: "row", "data-level": String(thr) }, levelText(bench, thr)));
+      if (met(v, j, thr)) {  // an observed fact, not a forecast
+        row.append(cell("met at the forecast date"), cell(`observed ${sig3(v.best_accuracy[j])}`),
+                   cell(`${v.best_model[j]}${v.best_date[j] ? `, ${v.best_date[j]}` : ""}`),
+                   ...P.policy_years.map(() => cell("met")), cell(""));
+        body.append(row);
+        return;
+      }
       const q = (p) => { const m = RLF.quantileMonth(s, p); return m < n ? P.start_month + m : null; };
       const never = 1 - RLF.pByEnd(s, P.horizon, P.start_month, n);
-      const status = met(v, j, thr) ? "met at the forecast date" : never === 1 ? "not by the horizon" : "forecast";
       const med = q(0.5), lo = q(0.1), hi = q(0.9);
-      row.append(el("th", { scope: "row" }, String(thr)), cell(status),
+      row.append(cell(never === 1 ? "not by the horizon in any draw" : "forecast"),
         cell(med === null ? `after ${P.horizon}` : monthText(med), { "data-year": med === null ? "" : yearText(med) }),
         cell(`${lo === null ? `after ${P.horizon}` : monthText(lo)} – ${hi === null ? `after ${P.horizon}` : monthText(hi)}`,
              { "data-years": `${lo === null ? "" : yearText(lo)},${hi === null ? "" : yearText(hi)}` }));
@@ -370,6 +380,9 @@ const EXPLORER = (() => {
       row.append(cell(pct(never), { "data-p": RLF.fmtG(never) }));
       body.append(row);
     });
+    const notes = Object.entries(P.sourced[bench] || {}).map(([lv, x]) =>
+      `${lv} = ${x.label}: ${x.source}${x.note ? ` (${x.note})` : ""}.`);
+    $("sources").textContent = notes.length ? `Published human baselines: ${notes.join(" ")}` : "";
     renderOverview(v);
     drawFigures(v, j);
   }
@@ -383,10 +396,10 @@ const EXPLORER = (() => {
     body.replaceChildren();
     v.benchmarks.forEach((b, j) => {
       const k = P.levels[b].findIndex((thr) => !met(v, j, thr)), row = el("tr", k < 0 ? { class: "met" } : {});
-      row.append(el("th", { scope: "row" }, b), cell(String(v.best_accuracy[j])));
+      row.append(el("th", { scope: "row" }, b), cell(String(sig3(v.best_accuracy[j]))));
       if (k < 0) { row.append(cell("every threshold met"), cell(""), cell(""), cell("")); body.append(row); return; }
       const s = current.sorted[j][k], m = RLF.quantileMonth(s, 0.5), never = 1 - RLF.pByEnd(s, P.horizon, P.start_month, P.n_months);
-      row.append(cell(String(P.levels[b][k])), cell(m < P.n_months ? monthText(P.start_month + m) : `after ${P.horizon}`),
+      row.append(cell(levelText(b, P.levels[b][k])), cell(m < P.n_months ? monthText(P.start_month + m) : `after ${P.horizon}`),
         cell(pct(RLF.pByEnd(s, P.policy_years[1], P.start_month, P.n_months))), cell(pct(never)));
       body.append(row);
     });

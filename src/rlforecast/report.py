@@ -334,8 +334,11 @@ def scenario_section(scenarios, header, rows, cdf_figures: list[tuple[str, bytes
         table_html(["scenario", "description", "file"], desc_rows, caption="Scenarios", table_id="scenario-list"),
         f"<p>Arrival dates: the median, the 80% interval, the probability of reaching the threshold by the end of "
         f"2027, 2030 and 2035, and the probability of not reaching it by the end of {horizon}. An interval end "
-        f"&ldquo;after {horizon}&rdquo; is probability mass beyond the horizon.</p>",
-        table_html(header, rows, caption="Capability arrival dates by scenario", numeric=set(range(2, len(header))),
+        f"&ldquo;after {horizon}&rdquo; is probability mass beyond the horizon. A threshold at or below the best "
+        "accuracy observed on its benchmark is marked met at the forecast date instead; &ldquo;meaning&rdquo; names "
+        "the thresholds that are published human baselines (sources in the provenance and data/thresholds.toml). "
+        "Benchmarks with a threshold still open come first.</p>",
+        table_html(header, rows, caption="Capability arrival dates by scenario", numeric={2} | set(range(4, len(header))),
                    row_classes=_group_starts([r[0] for r in rows]), table_id="scenario-table"),
         "<h3>Arrival-date distributions</h3>",
         "<p>One figure per benchmark, one panel per threshold, one line per scenario: the probability that the "

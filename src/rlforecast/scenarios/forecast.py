@@ -19,7 +19,7 @@ from rlforecast.errors import ConvergenceError, InputError, Problem
 from rlforecast.io import json_default, sha256_file, write_set
 from rlforecast.scenarios import figures, tables
 from rlforecast.scenarios.propagate import accuracy_paths, arrival_counts, carried, compute_paths, draw_params
-from rlforecast.scenarios.spec import Scenario, load_scenarios, load_thresholds, with_start
+from rlforecast.scenarios.spec import Scenario, load_scenarios, read_thresholds, with_start
 
 DEFAULT_THRESHOLDS = Path(__file__).resolve().parents[3] / "data" / "thresholds.toml"
 DEFAULT_REFERENCE = "rl-to-parity"
@@ -79,7 +79,10 @@ def _footer(prov: dict) -> list[str]:
         f"Forecast: seed {prov['seed']}, {prov['n_draws']} draws ({prov['n_posterior_draws']} posterior), "
         f"grid {prov['start']} to end {prov['horizon']}, rlforecast {prov['package_version']}.",
         "Scenarios: " + "; ".join(f"{s['name']} ({s['path']}, sha256 {s['sha256'][:12]})" for s in prov["scenarios"]) + ".",
-        f"Thresholds: {prov['thresholds']['path']} (sha256 {prov['thresholds']['sha256'][:12]}).",
+        f"Thresholds: {prov['thresholds']['path']} (sha256 {prov['thresholds']['sha256'][:12]}); 'met at the forecast "
+        "date': at or below the best accuracy observed on the benchmark.",
+        *[f"Threshold {bench} {level}: {x['label']}; source: {x['source']}" + (f" ({x['note']})" if x["note"] else "")
+          + "." for bench, per in prov["thresholds"]["sourced"].items() for level, x in per.items()],
         f"Dates are the first month the predicted accuracy reaches the threshold; 'after {prov['horizon']}' "
         "is probability mass not reached by the horizon, never dropped.",
     ]
@@ -94,6 +97,8 @@ class Forecast:
     scenarios: list[Scenario]
     converged: bool
     levels: dict[str, tuple[float, ...]]  # thresholds per benchmark
+    sourced: dict  # {benchmark: {level: SourcedLevel}}: thresholds with a published meaning
+    observed: dict  # {benchmark: (accuracy, model id, release date)}: the best result in the fit's data
     requested: xr.DataArray  # bool (benchmark, threshold): which pairs the tables report
     state: xr.Dataset  # frontier state resampled to ``n`` draws, per scenario
     params: xr.Dataset  # scenario path parameters per scenario and draw
@@ -109,7 +114,8 @@ class Forecast:
 
     def policy_table(self) -> tuple[list[str], list[list[str]]]:
         """(header, rows) of the policy table: median, 80% interval, P(by year), P(not by horizon)."""
-        return tables.policy_rows(self.counts, self.requested, self.start_month, self.horizon)
+        return tables.policy_rows(self.counts, self.requested, self.start_month, self.horizon,
+                                  observed=self.observed, sourced=self.sourced)
 
     def fan_quantiles(self) -> xr.DataArray:
         """Accuracy quantiles over time (``FAN_DRAWS`` evenly thinned draws): (benchmark, scenario, quantile, time)."""
@@ -134,7 +140,7 @@ def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, par
     Scenarios without a ``start`` begin at ``start`` if given, else at the fit's forecast date; every
     benchmark's frontier is carried from its anchor's release month to the start (``propagate.carried``)."""
     from rlforecast.fit import load_run, provenance
-    from rlforecast.scenarios.state import anchor_lags, forecast_date
+    from rlforecast.scenarios.state import anchor_lags, best_observed, forecast_date
 
     scenarios = load_scenarios(scenarios_path)
     if param_draws is not None and param_draws < 1:
@@ -150,7 +156,7 @@ def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, par
     scenarios = with_start(scenarios, start or forecast_date(run))
     state = scenario_state(run, scenarios)
     thresholds_path = thresholds_path or DEFAULT_THRESHOLDS
-    levels = load_thresholds(thresholds_path, [str(b) for b in state.benchmark.values])
+    levels, sourced = read_thresholds(thresholds_path, [str(b) for b in state.benchmark.values])
     requested = requested_thresholds(levels)
 
     n_posterior = state.sizes["sample"]
@@ -181,12 +187,19 @@ def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, par
         "scenarios": [{"name": sc.name, "path": sc.path, "sha256": sha256_file(sc.path),
                        "description": sc.description} for sc in scenarios],
         "thresholds": {"path": str(thresholds_path), "sha256": sha256_file(thresholds_path),
-                       "levels": {b: list(lv) for b, lv in levels.items()}},
+                       "levels": {b: list(lv) for b, lv in levels.items()},
+                       "sourced": {b: {_num_key(lv): {"label": x.label, "source": x.source, "note": x.note}
+                                       for lv, x in per.items()} for b, per in sourced.items()}},
         "quantiles": list(tables.QUANTILES),
     }
-    return Forecast(run=run, scenarios=scenarios, converged=converged, levels=levels, requested=requested,
+    return Forecast(run=run, scenarios=scenarios, converged=converged, levels=levels, sourced=sourced,
+                    observed=best_observed(run), requested=requested,
                     state=state, params=params, counts=counts, provenance=prov, start_month=start_month,
                     horizon=horizon, n_months=n_months)
+
+
+def _num_key(level: float) -> str:
+    return f"{level:g}"
 
 
 def _lag_table(lags: xr.DataArray) -> dict:
@@ -246,7 +259,7 @@ def forecast_command(fit_path, scenarios_path, out_dir, thresholds_path=None, se
 def _summary(header, rows, levels, echo):
     """Median and 80% interval per scenario x benchmark at each benchmark's middle threshold."""
     keep = [r for r in rows if float(r[2]) == levels[r[1]][len(levels[r[1]]) // 2]]
-    cols = [0, 1, 2, 3, 4, len(header) - 1]
+    cols = [0, 1, 2, 4, 5, len(header) - 1]
     table = [[header[c] for c in cols]] + [[r[c] for c in cols] for r in keep]
     widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
     for row in table:

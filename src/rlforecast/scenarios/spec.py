@@ -386,16 +386,41 @@ def path_params(values: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
     }
 
 
+@dataclass(frozen=True)
+class SourcedLevel:
+    """A threshold with a published meaning (e.g. a human baseline) and its source."""
+
+    level: float
+    label: str
+    source: str
+    note: str = ""
+
+
+SOURCED_KEYS = ("level", "label", "source", "note")
+
+
 def load_thresholds(path, benchmarks) -> dict[str, tuple[float, ...]]:
-    """Accuracy thresholds per benchmark from a TOML file::
+    """Accuracy thresholds per benchmark (plain and sourced levels together); see :func:`read_thresholds`."""
+    return read_thresholds(path, benchmarks)[0]
+
+
+def read_thresholds(path, benchmarks) -> tuple[dict[str, tuple[float, ...]], dict[str, dict[float, SourcedLevel]]]:
+    """Accuracy thresholds per benchmark from a TOML file, and the sourced ones' meaning::
 
         [default]
         levels = [0.5, 0.8, 0.9]      # for every benchmark not listed below
         [benchmarks]
         gpqa_diamond = [0.6, 0.8]
+        [[sourced.gpqa_diamond]]      # optional: levels with a published meaning, added to the plain ones
+        level = 0.65
+        label = "expert validators"
+        source = "Rein et al. 2023, arXiv:2311.12022, abstract"
+        note = "measured on the extended set"   # optional
 
     Levels are shares of items in (0, 1]; a level at or above a benchmark's ceiling is simply never reached.
-    Benchmarks must be ones the fit knows.
+    Benchmarks under ``[benchmarks]`` must be ones the fit knows; sourced levels of benchmarks the fit lacks are
+    reference information and are skipped. Returns ``(levels, sourced)``: ``{benchmark: sorted levels}`` and
+    ``{benchmark: {level: SourcedLevel}}``.
     """
     path = str(path)
     try:
@@ -415,8 +440,8 @@ def load_thresholds(path, benchmarks) -> dict[str, tuple[float, ...]]:
         return tuple(sorted(set(float(v) for v in value)))
 
     for key in doc:
-        if key not in ("default", "benchmarks"):
-            problems.append(Problem(path, _hint(key, ("default", "benchmarks")), key=key))
+        if key not in ("default", "benchmarks", "sourced"):
+            problems.append(Problem(path, _hint(key, ("default", "benchmarks", "sourced")), key=key))
     default = doc.get("default", {})
     default_levels = None
     if not isinstance(default, dict) or set(default) - {"levels"}:
@@ -434,10 +459,46 @@ def load_thresholds(path, benchmarks) -> dict[str, tuple[float, ...]]:
                                     key=f"benchmarks.{bench}"))
             continue
         out[bench] = levels(f"benchmarks.{bench}", value)
+    sourced = _sourced_levels(doc.get("sourced", {}), path, problems)
     missing = [b for b in benchmarks if b not in listed]
     if missing and default_levels is None and not problems:
         problems.append(Problem(path, f"missing [default] levels for benchmarks not listed: {', '.join(missing)}",
                                 key="default.levels"))
     if problems:
         raise InputError(problems)
-    return {b: out.get(b, default_levels) for b in benchmarks}
+    sourced = {b: sourced[b] for b in benchmarks if b in sourced}
+    merged = {b: tuple(sorted(set(out.get(b, default_levels)) | set(sourced.get(b, {})))) for b in benchmarks}
+    return merged, sourced
+
+
+def _sourced_levels(table, path: str, problems: list[Problem]) -> dict[str, dict[float, SourcedLevel]]:
+    """``[[sourced.BENCHMARK]]`` entries, validated (each problem names its key)."""
+    if not isinstance(table, dict):
+        problems.append(Problem(path, "must be tables [[sourced.benchmark]] with level, label and source",
+                                key="sourced"))
+        return {}
+    out: dict[str, dict[float, SourcedLevel]] = {}
+    for bench, entries in table.items():
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            problems.append(Problem(path, "must be an array of tables [[sourced." + bench + "]]", key=f"sourced.{bench}"))
+            continue
+        for i, entry in enumerate(entries):
+            key = f"sourced.{bench}[{i}]"
+            for sub in entry:
+                if sub not in SOURCED_KEYS:
+                    problems.append(Problem(path, _hint(sub, SOURCED_KEYS), key=f"{key}.{sub}"))
+            level = entry.get("level")
+            if not (_is_number(level) and 0 < level <= 1):
+                problems.append(Problem(path, f"must be a share in (0, 1], got {_fmt(level)}", key=f"{key}.level"))
+                continue
+            texts = {}
+            for sub in ("label", "source", "note"):
+                value = entry.get(sub, "" if sub == "note" else None)
+                if not isinstance(value, str) or (sub != "note" and not value.strip()):
+                    problems.append(Problem(path, f"must be a non-empty string, got {_fmt(value)}", key=f"{key}.{sub}"))
+                texts[sub] = value
+            if float(level) in out.get(bench, {}):
+                problems.append(Problem(path, f"level {level:g} given twice for {bench}", key=f"{key}.level"))
+            elif all(isinstance(v, str) for v in texts.values()):
+                out.setdefault(bench, {})[float(level)] = SourcedLevel(float(level), **texts)
+    return out

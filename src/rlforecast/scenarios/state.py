@@ -61,6 +61,16 @@ def frontier_state(run: xr.DataTree, anchors: dict[str, str] | None = None, seed
     )
 
 
+def best_observed(run: xr.DataTree) -> dict[str, tuple[float, str, str]]:
+    """``{benchmark: (accuracy, model id, release date)}``: the best result in the run's data (a threshold at or
+    below it is met at the forecast date)."""
+    from rlforecast.fit import run_inputs
+
+    rows = frontier_rows(run_inputs(run)[0])
+    return {str(r.benchmark): (float(r.accuracy), str(r.model_id), r.release_date if isinstance(r.release_date, str)
+                               else "") for r in rows.itertuples()}
+
+
 def forecast_date(run: xr.DataTree) -> dt.date:
     """The first day of the month of the latest release among the rows the run was fitted on: where a
     forecast from this fit starts unless told otherwise."""

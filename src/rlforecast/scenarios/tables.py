@@ -108,12 +108,33 @@ def _pct(p: float) -> str:
     return f"{100 * p:.0f}%"
 
 
-def policy_rows(counts, requested, start_month, horizon):
-    """One row per scenario x benchmark x threshold: median date, 80% interval, P(by year), P(not by horizon)."""
-    header = ["scenario", "benchmark", "threshold", "median date", "80% interval",
+def policy_rows(counts, requested, start_month, horizon, observed=None, sourced=None):
+    """One row per scenario x benchmark x threshold: median date, 80% interval, P(by year), P(not by horizon).
+
+    ``observed``: ``{benchmark: (accuracy, model id, release date)}``, the best result in the fit's data; a
+    threshold at or below it is met at the forecast date and its row says so instead of dates. ``sourced``:
+    ``{benchmark: {level: SourcedLevel}}`` names the levels with a published meaning. Within each scenario,
+    benchmarks with a threshold still open come first."""
+    observed, sourced = observed or {}, sourced or {}
+    header = ["scenario", "benchmark", "threshold", "meaning", "median date", "80% interval",
               *[f"P(by end {y})" for y in POLICY_YEARS], f"P(not by {horizon})"]
+
+    def met(bench, thr):
+        return bench in observed and thr <= observed[bench][0]
+
+    open_benches = {b for _, b, thr in cells(counts, requested) if not met(b, thr)}
+    order = {sc: i for i, sc in enumerate(counts.scenario.values)}
+    ordered = sorted(cells(counts, requested), key=lambda c: (order[c[0]], c[1] not in open_benches))
     rows = []
-    for sc, bench, thr in cells(counts, requested):
+    for sc, bench, thr in ordered:
+        meaning = sourced.get(bench, {}).get(thr)
+        meaning = meaning.label if meaning else ""
+        if met(bench, thr):
+            acc, model, date = observed[bench]
+            rows.append([sc, bench, _num(thr), meaning, "met at the forecast date",
+                         f"observed {_num(acc)} ({model}{', ' + date if date else ''})",
+                         *["met"] * len(POLICY_YEARS), ""])
+            continue
         hist = counts.arrivals.sel(scenario=sc, benchmark=bench, threshold=thr).values
         never = hist.size - 1
 
@@ -122,7 +143,7 @@ def policy_rows(counts, requested, start_month, horizon):
             return _month_label(start_month + m) if m < never else f"after {horizon}"
 
         by_year = [_pct(p_by_end_of(hist, y, start_month)) if y <= horizon else "n/a" for y in POLICY_YEARS]
-        rows.append([sc, bench, _num(thr), date(0.5), f"{date(0.1)} to {date(0.9)}", *by_year,
+        rows.append([sc, bench, _num(thr), meaning, date(0.5), f"{date(0.1)} to {date(0.9)}", *by_year,
                      _pct(hist[never] / hist.sum())])
     return header, rows
 
