@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from rlforecast.cli import main
+from rlforecast.scenarios.spec import read_thresholds
 from tests.test_report import CHROMIUM_ARGS, chromium_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,6 +106,7 @@ def test_thresholds_met_at_the_forecast_date_are_said_to_be(browser_page, fitted
 
     page, _ = browser_page
     best = best_observed(load_run(fitted_run, allow_unconverged=True))
+    _, sourced = read_thresholds(REPO / "data/thresholds.toml", list(best))
     seen_met = 0
     for bench, (acc, model, _) in best.items():
         value = page.eval_on_selector("#benchmark", f"s => Array.from(s.options).find(o => o.textContent.split(' ')[0] === '{bench}').value")
@@ -112,6 +114,9 @@ def test_thresholds_met_at_the_forecast_date_are_said_to_be(browser_page, fitted
         for row in page.locator("#quantile-table tbody tr").all():
             level = float(row.locator("th").get_attribute("data-level"))
             status = row.locator("td").first.inner_text()
+            if level in sourced.get(bench, {}):  # a published human baseline is named, its source given below
+                assert sourced[bench][level].label in row.locator("th").inner_text()
+                assert sourced[bench][level].source in page.inner_text("#sources")
             assert (status == "met at the forecast date") == (level <= acc), (bench, level, status)
             if level <= acc:
                 seen_met += 1

@@ -74,6 +74,11 @@ GROUPS = (  # fieldsets of the page: (title, keys, optional); optional groups ar
 )
 
 
+def _js_number(x: float) -> str:
+    """JavaScript's ``String(x)`` of a float in (0, 1]: the shortest round-trip digits, "1" for 1.0."""
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
 def _f64(x) -> str:
     """Little-endian float64 bytes, base64: exact numbers, a third of the size of decimal JSON."""
     return base64.b64encode(np.ascontiguousarray(x, dtype="<f8").tobytes()).decode("ascii")
@@ -170,8 +175,7 @@ def explorer_payload(fit_paths, scenarios_path, thresholds_path=None, seed=1, dr
         "uniforms": {k: _f64(uniforms[k]) for k in keys},
         "normals": {k: _f64(ndtri(uniforms[k])) for k in keys},
         "levels": {b: list(levels[b]) for b in benchmarks},
-        # keys: repr of the level, which is also JavaScript's String(level) (shortest round-trip digits)
-        "sourced": {b: {repr(lv): {"label": x.label, "source": x.source, "note": x.note} for lv, x in per.items()}
+        "sourced": {b: {_js_number(lv): {"label": x.label, "source": x.source, "note": x.note} for lv, x in per.items()}
                     for b, per in sourced.items()},
         "thresholds": {"path": str(thresholds_path), "sha256": sha256_file(thresholds_path)},
         "presets": [{"name": sc.name, "description": sc.description, "path": sc.path, "sha256": sha256_file(sc.path),
