@@ -206,3 +206,25 @@ def test_policy_rows_say_met_at_the_forecast_date_and_name_sourced_levels():
     assert rows[1][3:6] == ["experts", "2026-02", "2026-02 to after 2026"] and rows[1][-1] == "25%"
     assert rows[3][5] == "observed 0.9 (m1, 2026-05-01)"
     assert header[3] == "meaning"
+
+
+def test_each_drivers_share_of_an_arrival_is_a_counterfactual_on_the_same_draws(setup):
+    """a: slopes 0.5 (RL) and 1 (inference) per decade; both 10x per year: eta = 1.5 t reaches logit(0.731) =
+    0.9997 after 8 months; without RL (eta = t) after 12, without inference (eta = t / 2) after 24."""
+    write_scenario(setup["scenarios"], "both", "horizon = 2030\n[rl]\ngrowth_per_year = 10\n[inference]\n"
+                                               "tokens_growth_per_year = 10\n")
+    out, _ = run(setup)
+    header, rows = read_csv(out / "drivers.csv")
+    assert header == list(tables.DRIVER_COLUMNS)
+    median = {(r[0], r[1], r[2], r[3]): r[4] for r in rows}
+    assert {d for (_, _, _, d) in median} == {"all", "without_rl", "without_inference", "rl_only", "inference_only"}
+    cell = {d: median[("both", "a", "0.731", d)] for d in ("all", "without_rl", "without_inference", "rl_only",
+                                                            "inference_only")}
+    assert cell == {"all": "2026.6667", "without_rl": "2027.0000", "without_inference": "2028.0000",
+                    "rl_only": "2028.0000", "inference_only": "2027.0000"}
+    assert median[("both", "b", "0.95", "all")] == ""  # above the ceiling: never, whatever the drivers
+    md = (out / "policy_table.md").read_text()
+    assert "earlier by RL compute | earlier by inference compute |" in md
+    assert "| both | a | 0.731 |  | 2026-09 | 2026-09 to 2026-09 | 100% | 100% | n/a | 0% | 0.3 y | 1.3 y |" in md
+    # without its only driver rl-only never arrives by 2030 (">" the 3 years left); a driver it lacks: 0
+    assert "| rl-only | a | 0.731 |  | 2028-01 | 2028-01 to 2028-01 | 0% | 100% | n/a | 0% | >3.0 y | 0.0 y |" in md

@@ -35,6 +35,19 @@ def test_vectorised_kernel_equals_the_loop(problem):
 
 
 @SETTINGS
+@given(crossing_problem(), st.data())
+def test_a_time_trend_of_either_sign_is_found_as_the_loop_finds_it(problem, data):
+    """Other progress adds ``slope_time * years``: positive keeps eta monotone (binary search), negative does
+    not (month-by-month scan); both must equal the loop, and a zero trend must change nothing."""
+    n_s, n_b = problem[0].shape
+    c = data.draw(arrays(float, (n_s, n_b), elements=st.floats(-2, 2, allow_nan=False)))
+    np.testing.assert_array_equal(kernels.first_crossing(*problem, slope_time=c),
+                                  kernels.first_crossing_loop(*problem, slope_time=c))
+    np.testing.assert_array_equal(kernels.first_crossing(*problem, slope_time=np.zeros_like(c)),
+                                  kernels.first_crossing(*problem))
+
+
+@SETTINGS
 @given(crossing_problem())
 def test_first_month_really_is_the_first(problem):
     e0, a, b, rl, inf, z = problem

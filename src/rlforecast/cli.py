@@ -211,7 +211,8 @@ def compare(runs, out_path):
 
 @main.command()
 @click.option("--fit", "fit_path", required=True, type=click.Path(dir_okay=False))
-@click.option("--scenarios", "scenarios_path", required=True, type=click.Path(), help="Scenario TOML file or folder.")
+@click.option("--scenarios", "scenarios_path", required=True, multiple=True, type=click.Path(),
+              help="Scenario TOML file or folder (repeatable: e.g. data/scenarios and data/scenarios/with-progress).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False), default=None,
               help="Threshold TOML (default: data/thresholds.toml shipped with the package data).")
@@ -234,7 +235,8 @@ def forecast(fit_path, scenarios_path, out_dir, thresholds_path, seed, param_dra
 @main.command()
 @click.option("--fit", "fit_paths", required=True, multiple=True, type=click.Path(dir_okay=False),
               help="Run file; repeat once per model variant (variants get equal weight).")
-@click.option("--scenarios", "scenarios_path", required=True, type=click.Path(), help="Scenario TOML file or folder.")
+@click.option("--scenarios", "scenarios_path", required=True, multiple=True, type=click.Path(),
+              help="Scenario TOML file or folder (repeatable: e.g. data/scenarios and data/scenarios/with-progress).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for budget.csv/md/png.")
 @click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False), default=None,
               help="Threshold TOML (default: data/thresholds.toml).")
@@ -310,7 +312,8 @@ def backtest(data_path, model_path, out_dir, cutoffs, seed, draws, tune, chains)
 
 @main.command()
 @click.option("--fit", "fit_path", required=True, type=click.Path(dir_okay=False), help="Run file to report on.")
-@click.option("--scenarios", "scenarios_path", required=True, type=click.Path(), help="Scenario TOML file or folder.")
+@click.option("--scenarios", "scenarios_path", required=True, multiple=True, type=click.Path(),
+              help="Scenario TOML file or folder (repeatable: e.g. data/scenarios and data/scenarios/with-progress).")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="HTML file to write.")
 @click.option("--variant", "variant_paths", multiple=True, type=click.Path(dir_okay=False),
               help="Another fitted model variant for the uncertainty budget (repeatable).")
@@ -340,7 +343,8 @@ def report(fit_path, scenarios_path, out_path, variant_paths, thresholds_path, s
 @main.command()
 @click.option("--fit", "fit_paths", required=True, multiple=True, type=click.Path(dir_okay=False),
               help="Run file; repeat once per model variant (the page lets the reader choose).")
-@click.option("--scenarios", "scenarios_path", required=True, type=click.Path(), help="Scenario TOML file or folder (the presets).")
+@click.option("--scenarios", "scenarios_path", required=True, multiple=True, type=click.Path(),
+              help="Scenario TOML file or folder, the presets (repeatable).")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="HTML file to write.")
 @click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False), default=None,
               help="Threshold TOML (default: data/thresholds.toml).")

@@ -13,6 +13,7 @@ year)) on those numbers, so a preset's table in the page is the ``forecast`` tab
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import json
 import re
@@ -48,7 +49,10 @@ SPANS = {
     "rl.ratio_today": (-3, 1), "rl.max_ratio": (-2, 2), "training.flop_today": (24, 31), "training.max_flop": (24, 31),
     "inference.max_tokens_multiple": (0, 6), "inference.budget_usd_per_task": (-2, 4),
     "inference.cost_usd_per_task_today": (-3, 3),
+    "other.trend_share": (0, 2),  # linear: 0 = no other progress, 1 = the fitted trend continues
 }
+LINEAR = {"other.trend_share"}
+OTHER_KEYS = ("other.trend_share",)
 LABELS = {
     "rl.growth_per_year": "RL-training compute growth",
     "rl.ratio_today": "RL / pre-training compute today",
@@ -62,6 +66,7 @@ LABELS = {
     "inference.cost_usd_per_task_today": "Cost per task today",
     "inference.price_decline_per_year": "Cost per token falls",
     "inference.budget_growth_per_year": "Budget per task grows",
+    "other.trend_share": "Share of the fitted trend across model generations that continues",
 }
 GROUPS = (  # fieldsets of the page: (title, keys, optional); optional groups are switched on and off as a whole
     ("RL-training compute", ("rl.growth_per_year",), False),
@@ -71,6 +76,7 @@ GROUPS = (  # fieldsets of the page: (title, keys, optional); optional groups ar
     ("Tokens per task cap", ("inference.max_tokens_multiple",), True),
     ("Dollar budget per task", TOGETHER[2], True),
     ("Budget growth (with a budget)", ("inference.budget_growth_per_year",), True),
+    ("Other progress: new model generations (fits with a progress term)", OTHER_KEYS, True),
 )
 
 
@@ -92,7 +98,10 @@ def _variant(fit_path, run, scenarios, start, n) -> dict:
 
     prov = provenance(run)
     converged = bool(prov["diagnostics"]["passed"])  # load_run refused a failed fit unless allowed
-    state = resample(scenario_state(run, scenarios), n)
+    # the state depends on the anchors only; presets with other progress are offered only for progress fits
+    compute_only = [dataclasses.replace(sc, values={k: v for k, v in sc.values.items() if k not in OTHER_KEYS})
+                    for sc in scenarios]
+    state = resample(scenario_state(run, compute_only), n)
     lags = anchor_lags(state, start)
     keys = [json.dumps(sorted(sc.anchors.items())) for sc in scenarios]
     states, index = [], {}
@@ -104,7 +113,7 @@ def _variant(fit_path, run, scenarios, start, n) -> dict:
         lag = lags.isel(scenario=i) if "scenario" in lags.dims else lags
         states.append({
             **{name: _f64(s[name].transpose("benchmark", "sample").values)
-               for name in ("eta_anchor", "slope_rl", "slope_inf", "ceiling")},
+               for name in ("eta_anchor", "slope_rl", "slope_inf", "ceiling", "progress_rate") if name in s},
             "lag": [float(v) for v in lag.values],
             "anchor_model": [str(v) for v in s.anchor_model.values],
             "anchor_date": [str(v) for v in s.anchor_date.values],
@@ -115,6 +124,7 @@ def _variant(fit_path, run, scenarios, start, n) -> dict:
         "fit": str(fit_path),
         "sha256": sha256_file(fit_path),
         "converged": converged,
+        "progress": "progress_rate" in state,
         "diagnostics": prov["diagnostics"],
         "benchmarks": [str(b) for b in state.benchmark.values],
         "floor": [float(v) for v in state.floor.isel(scenario=0).values],
@@ -168,7 +178,7 @@ def explorer_payload(fit_paths, scenarios_path, thresholds_path=None, seed=1, dr
         "z90": Z90,
         "params": {k: {"label": LABELS[k], "unit": PARAMS[k].unit, "minimum": PARAMS[k].minimum,
                        "floor": PARAMS[k].minimum if PARAMS[k].inclusive else float(np.nextafter(PARAMS[k].minimum, 1)),
-                       "span": SPANS[k]} for k in keys},
+                       "span": SPANS[k], "linear": k in LINEAR} for k in keys},
         "required": list(REQUIRED),
         "groups": [{"title": t, "keys": list(k), "optional": o} for t, k, o in GROUPS],
         "dists": {d: list(f) for d, f in DISTS.items()},
@@ -179,7 +189,8 @@ def explorer_payload(fit_paths, scenarios_path, thresholds_path=None, seed=1, dr
                     for b, per in sourced.items()},
         "thresholds": {"path": str(thresholds_path), "sha256": sha256_file(thresholds_path)},
         "presets": [{"name": sc.name, "description": sc.description, "path": sc.path, "sha256": sha256_file(sc.path),
-                     "values": sc.values} for sc in scenarios],
+                     "values": sc.values, "needs_progress": any(k in sc.values for k in OTHER_KEYS)}
+                    for sc in scenarios],
         "variants": variants,
     }
 

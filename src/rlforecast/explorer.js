@@ -60,6 +60,7 @@ const RLF = (() => {
       budget_headroom: budget ? diff(budget, lg("inference.cost_usd_per_task_today")) : full(Infinity),
       budget_growth: decline.map((x, i) => x + grows[i]),
       max_multiple: lg("inference.max_tokens_multiple") || full(Infinity),
+      trend_share: values["other.trend_share"] || full(0),
     };
   }
 
@@ -80,7 +81,8 @@ const RLF = (() => {
     return Math.log(share) - Math.log1p(-share);
   }
 
-  // Arrival months: result[j][k] is an Int32Array over draws for benchmark j and its k-th level.
+  // Arrival months: result[j][k] is an Int32Array over draws for benchmark j and its k-th level. Other
+  // progress (fits with a progress term): c = trend share x progress rate, logits per year.
   function arrivals(state, floors, levels, pp, nMonths) {
     const n = pp.rl_growth.length, nb = floors.length;
     const rl = new Float64Array(nMonths), inf = new Float64Array(nMonths);
@@ -93,24 +95,32 @@ const RLF = (() => {
       }
       for (let j = 0; j < nb; j++) {
         const a = state.slope_rl[j][i], b = state.slope_inf[j][i], lag = state.lag[j];
-        const e0 = state.eta_anchor[j][i] + a * (pp.rl_growth[i] * lag) + b * (pp.token_growth[i] * lag);
+        const c = state.progress_rate ? pp.trend_share[i] * state.progress_rate[j][i] : null;
+        let e0 = state.eta_anchor[j][i] + a * (pp.rl_growth[i] * lag) + b * (pp.token_growth[i] * lag);
+        if (c !== null) e0 = e0 + c * lag;
         for (let k = 0; k < levels[j].length; k++) {
           const need = thresholdEta(levels[j][k], floors[j], state.ceiling[j][i]) - e0;
-          out[j][k][i] = firstMonth(rl, inf, a, b, need, nMonths);
+          out[j][k][i] = firstMonth(rl, inf, a, b, c, need, nMonths);
         }
       }
     }
     return out;
   }
 
-  // First month with a * rl + b * inf >= need (paths are non-decreasing, so eta is monotone): nMonths if never.
-  function firstMonth(rl, inf, a, b, need, nMonths) {
-    if (!(rl[0] * a + inf[0] * b < need)) return 0;
-    if (rl[nMonths - 1] * a + inf[nMonths - 1] * b < need) return nMonths;
+  // First month with a * rl + b * inf (+ c * m / 12) >= need: nMonths if never. Paths are non-decreasing, so
+  // with c >= 0 (or none) eta is monotone and a binary search finds it; a negative c is scanned month by month.
+  function firstMonth(rl, inf, a, b, c, need, nMonths) {
+    const gain = c === null ? (m) => rl[m] * a + inf[m] * b : (m) => rl[m] * a + inf[m] * b + c * (m / 12.0);
+    if (c !== null && c < 0) {
+      for (let m = 0; m < nMonths; m++) if (!(gain(m) < need)) return m;
+      return nMonths;
+    }
+    if (!(gain(0) < need)) return 0;
+    if (gain(nMonths - 1) < need) return nMonths;
     let lo = 0, hi = nMonths - 1;  // below at lo, reached at hi
     while (hi - lo > 1) {
       const mid = (lo + hi) >> 1;
-      if (rl[mid] * a + inf[mid] * b < need) lo = mid; else hi = mid;
+      if (gain(mid) < need) lo = mid; else hi = mid;
     }
     return hi;
   }
@@ -163,7 +173,8 @@ const EXPLORER = (() => {
     states: v.states.map((s) => {
       const split = (b64) => { const a = RLF.decode(b64); return v.benchmarks.map((_, j) => a.subarray(j * P.n_draws, (j + 1) * P.n_draws)); };
       return { eta_anchor: split(s.eta_anchor), slope_rl: split(s.slope_rl), slope_inf: split(s.slope_inf),
-               ceiling: split(s.ceiling), lag: s.lag, anchor_model: s.anchor_model, anchor_date: s.anchor_date };
+               ceiling: split(s.ceiling), progress_rate: s.progress_rate ? split(s.progress_rate) : null,
+               lag: s.lag, anchor_model: s.anchor_model, anchor_date: s.anchor_date };
     }),
   }));
 
@@ -193,7 +204,7 @@ const EXPLORER = (() => {
   // ---------------------------------------------------------------------------------------- controls
   function fieldControl(key, field, value) {
     const spec = P.params[key], id = `${key}.${field}`.replace(/\./g, "-");
-    const logScale = !field.startsWith("sigma");
+    const logScale = !field.startsWith("sigma") && !spec.linear;
     const wrap = el("div", { class: "field" });
     const label = el("label", { for: `r-${id}`, id: `l-${id}` }, field === "value" ? "value" : field.replace("_", " "));
     const range = el("input", { type: "range", id: `r-${id}`, "data-key": key, "data-field": field,
@@ -203,6 +214,8 @@ const EXPLORER = (() => {
     if (logScale) {
       range.min = spec.span[0]; range.max = spec.span[1]; range.step = 0.01;
       range.value = Math.log10(Math.max(value, 10 ** spec.span[0]));
+    } else if (spec.linear) {
+      range.min = spec.span[0]; range.max = spec.span[1]; range.step = 0.05; range.value = value;
     } else {
       range.min = 0.01; range.max = 2; range.step = 0.01; range.value = value;
     }
@@ -255,7 +268,7 @@ const EXPLORER = (() => {
     const fallback = { "rl.max_ratio": 1, "rl.ratio_today": 0.3, "training.growth_per_year": 4.5, "training.flop_today": 5e26,
                        "training.max_flop": 2e29, "inference.max_tokens_multiple": 1000, "inference.budget_usd_per_task": 17,
                        "inference.cost_usd_per_task_today": 0.5, "inference.price_decline_per_year": 3,
-                       "inference.budget_growth_per_year": 1 };
+                       "inference.budget_growth_per_year": 1, "other.trend_share": 1 };
     return fallback[key];
   }
 
@@ -263,6 +276,7 @@ const EXPLORER = (() => {
     const root = $("groups");
     root.replaceChildren();
     P.groups.forEach((g, gi) => {
+      if (!variant().progress && g.keys.some((k) => k.startsWith("other."))) return;  // no trend in this fit
       const on = g.keys.some((k) => k in settings);
       const fs = el("fieldset", { id: `g-${gi}`, class: on ? "" : "off" });
       const legend = el("legend");
@@ -312,6 +326,8 @@ const EXPLORER = (() => {
   }
 
   function selectPreset(i) {
+    if (P.presets[i].needs_progress && !variant().progress) i = reference();
+    $("preset").value = String(i);
     presetIndex = i;
     settings = clone(P.presets[i].values);
     $("preset-description").textContent = P.presets[i].description;
@@ -478,6 +494,19 @@ const EXPLORER = (() => {
   }
 
   // ---------------------------------------------------------------------------------------- start
+  function reference() {
+    const i = P.presets.findIndex((p) => p.name === "rl-to-parity" && !(p.needs_progress && !variant().progress));
+    return i >= 0 ? i : Math.max(P.presets.findIndex((p) => !p.needs_progress || variant().progress), 0);
+  }
+
+  function markPresets() {  // presets with other progress need a fit with a progress term
+    Array.from($("preset").options).forEach((o, i) => {
+      const off = P.presets[i].needs_progress && !variant().progress;
+      o.disabled = off;
+      o.textContent = P.presets[i].name + (off ? " (needs a fit with a progress term)" : "");
+    });
+  }
+
   function init() {
     const sel = $("variant");
     variants.forEach((v, i) => sel.append(el("option", { value: String(i) }, `${v.name}${v.converged ? "" : " (UNCONVERGED)"}`)));
@@ -485,18 +514,17 @@ const EXPLORER = (() => {
     $("summary").textContent = `Forecast from ${P.start} to the end of ${P.horizon}; ${P.n_draws} joint draws (posterior x ` +
       `scenario parameters, seed ${P.seed}); rlforecast ${P.package_version}. Fits: ` +
       variants.map((v) => `${v.name} (${v.fit}, sha256 ${v.sha256.slice(0, 12)}, diagnostics ${v.converged ? "passed" : "FAILED"})`).join("; ") + ".";
-    sel.addEventListener("change", () => { renderBenchmarks(); renderThresholds(); selectPreset(presetIndex); });
+    sel.addEventListener("change", () => { markPresets(); renderBenchmarks(); renderThresholds(); selectPreset(presetIndex); });
     $("preset").addEventListener("change", () => selectPreset(Number($("preset").value)));
     $("benchmark").addEventListener("change", () => { renderThresholds(); render(); });
     $("threshold").addEventListener("change", () => render());
     $("reset").addEventListener("click", () => selectPreset(presetIndex));
     $("export-toml").addEventListener("click", () => download(scenarioToml(), `${scenarioName()}.toml`, "application/toml"));
     $("export-csv").addEventListener("click", () => download(quantilesCsv(), `${scenarioName()}_arrival_quantiles.csv`, "text/csv"));
-    const reference = P.presets.findIndex((p) => p.name === "rl-to-parity");
-    $("preset").value = String(Math.max(reference, 0));
+    markPresets();
     renderBenchmarks();
     renderThresholds();
-    selectPreset(Math.max(reference, 0));
+    selectPreset(reference());
     Bokeh.set_log_level("warn");
     const ready = Object.entries(FIGURES).map(([key, item]) => Bokeh.embed.embed_item(item, `${key}-plot`).then(() => key));
     return Promise.all(ready).then(() => {

@@ -337,7 +337,9 @@ def scenario_section(scenarios, header, rows, cdf_figures: list[tuple[str, bytes
         f"&ldquo;after {horizon}&rdquo; is probability mass beyond the horizon. A threshold at or below the best "
         "accuracy observed on its benchmark is marked met at the forecast date instead; &ldquo;meaning&rdquo; names "
         "the thresholds that are published human baselines (sources in the provenance and data/thresholds.toml). "
-        "Benchmarks with a threshold still open come first.</p>",
+        "Benchmarks with a threshold still open come first. &ldquo;Earlier by&rdquo; a driver: the median "
+        "arrival with that driver switched off after the start (zero growth, or no other progress), minus the "
+        "median with every driver, on the same draws.</p>",
         table_html(header, rows, caption="Capability arrival dates by scenario", numeric={2} | set(range(4, len(header))),
                    row_classes=_group_starts([r[0] for r in rows]), table_id="scenario-table"),
         "<h3>Arrival-date distributions</h3>",

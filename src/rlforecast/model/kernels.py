@@ -84,6 +84,8 @@ def row_parameters(post: dict, d: Design, spec: dict, rng: np.random.Generator) 
     floor = np.broadcast_to(d.floor, (s, nrow))
     out = {"eta": eta, "slope_rl": slope_rl, "slope_inf": slope_inf, "floor": floor, "ceiling": ceiling,
            "x_rl": x_rl, "x_inf": x_inf}
+    if "progress_rate" in post:
+        out["progress_rate"] = rate
     if "log_concentration" in post:
         log_kappa = _take(post["log_concentration"], b, s)
         if new_b.any():

@@ -61,10 +61,15 @@ def arrival_grid(states: dict[str, xr.Dataset], params: xr.Dataset, requested: x
                                   for v in ("eta_anchor", "slope_rl", "slope_inf", "ceiling"))
             growth = [params[g].sel(scenario=sc).values[None, :, None] * lag for g in ("rl_growth", "token_growth")]
             eta = kernels.eta_at(eta, a, b, *growth)  # (posterior, param_draw, bench): carried to the start
+            c = None  # other progress, logits per year: (posterior, param_draw, bench)
+            if "progress_rate" in st:
+                c = (params.trend_share.sel(scenario=sc).values[None, :, None]
+                     * st.progress_rate.transpose("sample", "benchmark").values[:, None, :])
+                eta = eta + c * lag
             z = kernels.threshold_eta(thresholds, st.floor.values[:, None], ceiling[..., None])
             d_rl = paths.d_rl.sel(scenario=sc).values[None]  # (1, param_draw, time)
             d_inf = paths.d_inf.sel(scenario=sc).values[None]
-            months = kernels.first_crossing(eta, a, b, d_rl, d_inf, z)
+            months = kernels.first_crossing(eta, a, b, d_rl, d_inf, z, c)
             per_scenario.append(months.astype(np.int16))
         out.append(np.stack(per_scenario, axis=1))  # (posterior, scenario, param_draw, benchmark, threshold)
     first = next(iter(states.values()))

@@ -18,7 +18,8 @@ from rlforecast import __version__
 from rlforecast.errors import ConvergenceError, InputError, Problem
 from rlforecast.io import json_default, sha256_file, write_set
 from rlforecast.scenarios import figures, tables
-from rlforecast.scenarios.propagate import accuracy_paths, arrival_counts, carried, compute_paths, draw_params
+from rlforecast.scenarios.propagate import (accuracy_paths, arrival_counts, carried, compute_paths, draw_params,
+                                            driver_counts)
 from rlforecast.scenarios.spec import Scenario, load_scenarios, read_thresholds, with_start
 
 DEFAULT_THRESHOLDS = Path(__file__).resolve().parents[3] / "data" / "thresholds.toml"
@@ -27,7 +28,9 @@ FAN_DRAWS = 400  # draws (evenly thinned) behind the accuracy fan charts
 
 
 def scenario_state(run, scenarios: list[Scenario]) -> xr.Dataset:
-    """Frontier state per scenario (anchor overrides differ), stacked along ``scenario``."""
+    """Frontier state per scenario (anchor overrides differ), stacked along ``scenario``; a scenario with other
+    progress needs a fit with a progress term."""
+    from rlforecast.fit import provenance
     from rlforecast.scenarios.state import frontier_state
 
     base = frontier_state(run, None)
@@ -45,6 +48,13 @@ def scenario_state(run, scenarios: list[Scenario]) -> xr.Dataset:
             except InputError as err:  # the anchor check knows the key, not the scenario file: name the file
                 raise InputError([Problem(sc.path, p.message, row=p.row, column=p.column, key=p.key)
                                   for p in err.problems]) from None
+    if "progress_rate" not in base:
+        model = provenance(run).get("model_id")
+        problems = [Problem(sc.path, f"other progress needs a fit with a progress term across model generations "
+                                     f"(e.g. models/progress.toml); this fit's model ({model}) has none",
+                            key="other.trend_share") for sc in scenarios if "other.trend_share" in sc.values]
+        if problems:
+            raise InputError(problems)
     states = [cache[tuple(sorted(sc.anchors.items()))] for sc in scenarios]
     return xr.concat(states, dim=xr.DataArray([sc.name for sc in scenarios], dims="scenario", name="scenario"),
                      data_vars="all", coords="different", compat="equals", join="exact")
@@ -85,6 +95,8 @@ def _footer(prov: dict) -> list[str]:
           + "." for bench, per in prov["thresholds"]["sourced"].items() for level, x in per.items()],
         f"Dates are the first month the predicted accuracy reaches the threshold; 'after {prov['horizon']}' "
         "is probability mass not reached by the horizon, never dropped.",
+        "'Earlier by X': the median arrival with X switched off after the start (zero growth, or no other "
+        "progress) minus the median with every driver, same draws (drivers.csv has every counterfactual).",
     ]
     return lines
 
@@ -103,6 +115,7 @@ class Forecast:
     state: xr.Dataset  # frontier state resampled to ``n`` draws, per scenario
     params: xr.Dataset  # scenario path parameters per scenario and draw
     counts: xr.Dataset  # exact arrival histograms (``propagate.arrival_counts``)
+    drivers: xr.DataArray  # arrival histograms per driver counterfactual (``propagate.driver_counts``)
     provenance: dict
     start_month: int
     horizon: int
@@ -115,7 +128,7 @@ class Forecast:
     def policy_table(self) -> tuple[list[str], list[list[str]]]:
         """(header, rows) of the policy table: median, 80% interval, P(by year), P(not by horizon)."""
         return tables.policy_rows(self.counts, self.requested, self.start_month, self.horizon,
-                                  observed=self.observed, sourced=self.sourced)
+                                  observed=self.observed, sourced=self.sourced, drivers=self.drivers)
 
     def fan_quantiles(self) -> xr.DataArray:
         """Accuracy quantiles over time (``FAN_DRAWS`` evenly thinned draws): (benchmark, scenario, quantile, time)."""
@@ -170,6 +183,7 @@ def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, par
     lags = anchor_lags(state, first.start)
     state = carried(state, params, lags)
     counts = arrival_counts(state, params, requested, n_months, reference=reference, scheduler=scheduler)
+    drivers = driver_counts(state, params, requested, n_months, scheduler=scheduler)
 
     prov = {
         "command": command,
@@ -194,7 +208,7 @@ def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, par
     }
     return Forecast(run=run, scenarios=scenarios, converged=converged, levels=levels, sourced=sourced,
                     observed=best_observed(run), requested=requested,
-                    state=state, params=params, counts=counts, provenance=prov, start_month=start_month,
+                    state=state, params=params, counts=counts, drivers=drivers, provenance=prov, start_month=start_month,
                     horizon=horizon, n_months=n_months)
 
 
@@ -223,6 +237,7 @@ def forecast_files(fc: Forecast) -> dict[str, bytes | str]:
         "arrival_cdf.csv": tables.csv_text(tables.CDF_COLUMNS,
                                            tables.cdf_rows(counts, requested, start_month, horizon)),
         "scenario_diff.csv": tables.csv_text(tables.DIFF_COLUMNS, tables.diff_rows(counts, requested)),
+        "drivers.csv": tables.csv_text(tables.DRIVER_COLUMNS, tables.driver_rows(fc.drivers, requested, start_month)),
     }
     header, rows = fc.policy_table()
     files["policy_table.md"] = tables.markdown(title, header, rows, footer)
@@ -257,10 +272,14 @@ def forecast_command(fit_path, scenarios_path, out_dir, thresholds_path=None, se
 
 
 def _summary(header, rows, levels, echo):
-    """Median and 80% interval per scenario x benchmark at each benchmark's middle threshold."""
-    keep = [r for r in rows if float(r[2]) == levels[r[1]][len(levels[r[1]]) // 2]]
-    cols = [0, 1, 2, 4, 5, len(header) - 1]
+    """Median and 80% interval per scenario x benchmark at each benchmark's middle threshold, where it is not
+    met at the forecast date."""
+    keep = [r for r in rows if float(r[2]) == levels[r[1]][len(levels[r[1]]) // 2] and not r[4].startswith("met")]
+    met = sum(r[4].startswith("met") for r in rows)
+    cols = [0, 1, 2, 4, 5, next(i for i, h in enumerate(header) if h.startswith("P(not by"))]
     table = [[header[c] for c in cols]] + [[r[c] for c in cols] for r in keep]
     widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
     for row in table:
         echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    if met:
+        echo(f"({met} scenario x benchmark x threshold rows are met at the forecast date: see the policy table)")

@@ -59,36 +59,39 @@ def eta_at(eta_anchor, slope_rl, slope_inf, d_rl, d_inf):
     return eta_anchor + slope_rl * d_rl + slope_inf * d_inf
 
 
-def first_crossing(eta_anchor, slope_rl, slope_inf, d_rl, d_inf, z):
+def first_crossing(eta_anchor, slope_rl, slope_inf, d_rl, d_inf, z, slope_time=None):
     """First month at which eta reaches ``z``, for every draw, benchmark and threshold at once.
 
-    Shapes: ``eta_anchor``, ``slope_rl``, ``slope_inf`` ``(..., benchmark)``; ``d_rl``, ``d_inf``
-    ``(..., time)``; ``z`` ``(..., benchmark, threshold)``; leading dims broadcast. Returns int64
-    ``(..., benchmark, threshold)`` month indices, ``n_months`` when never reached. A month counts as reached
-    when ``slope_rl * d_rl + slope_inf * d_inf >= z - eta_anchor``.
+    Shapes: ``eta_anchor``, ``slope_rl``, ``slope_inf`` (and ``slope_time``) ``(..., benchmark)``; ``d_rl``,
+    ``d_inf`` ``(..., time)``; ``z`` ``(..., benchmark, threshold)``; leading dims broadcast. Returns int64
+    ``(..., benchmark, threshold)`` month indices, ``n_months`` when never reached. A month ``m`` counts as
+    reached when ``slope_rl * d_rl + slope_inf * d_inf (+ slope_time * m / 12) >= z - eta_anchor``: the
+    optional time term is progress other than compute, in logits per year.
 
     Slopes are positive and paths non-decreasing, so eta is monotone in time. Work goes in cache-sized blocks
     of rows (one row = one path = all benchmarks x thresholds of one draw): the first and last months settle
     every cell reached at the start or never reached (e.g. thresholds at or above the ceiling), and a
-    branchless binary search (log2(n_months) vectorised steps) finds the others. Inputs are never broadcast
-    to full size; C-contiguous ``(..., time)`` paths are read in place.
+    branchless binary search (log2(n_months) vectorised steps) finds the others. A row with a negative time
+    slope is not monotone and is scanned month by month. Inputs are never broadcast to full size;
+    C-contiguous ``(..., time)`` paths are read in place.
     """
     n_bench, n_thr = z.shape[-2:]
     n_time = d_rl.shape[-1]
-    shape = np.broadcast_shapes(eta_anchor.shape[:-1], slope_rl.shape[:-1], slope_inf.shape[:-1],
+    slopes = [slope_rl, slope_inf] + ([] if slope_time is None else [slope_time])
+    shape = np.broadcast_shapes(eta_anchor.shape[:-1], *(x.shape[:-1] for x in slopes),
                                 d_rl.shape[:-1], d_inf.shape[:-1], z.shape[:-2])
     batch = shape or (1,)
     n_rows = int(np.prod(batch, dtype=np.int64))
     inputs = [_rows(x, batch, core, n_rows) for x, core in
-              ((d_rl, (n_time,)), (d_inf, (n_time,)), (slope_rl, (n_bench,)), (slope_inf, (n_bench,)),
-               (eta_anchor, (n_bench,)), (z, (n_bench, n_thr)))]
+              ((d_rl, (n_time,)), (d_inf, (n_time,)), (eta_anchor, (n_bench,)), (z, (n_bench, n_thr)),
+               *((x, (n_bench,)) for x in slopes))]
     months = np.empty((n_rows, n_bench, n_thr), dtype=np.int64)
     per_block = max(1, _BLOCK // (n_bench * n_thr))
     for start in range(0, n_rows, per_block):
         stop = min(start + per_block, n_rows)
         index = None if all(flat for _, flat in inputs) else np.unravel_index(np.arange(start, stop), batch)
-        rl, inf, a, b, e0, zz = (x[start:stop] if flat else x[index] for x, flat in inputs)
-        months[start:stop] = _block(rl, inf, a, b, zz - e0[..., None], n_time)
+        rl, inf, e0, zz, a, b, *c = (x[start:stop] if flat else x[index] for x, flat in inputs)
+        months[start:stop] = _block(rl, inf, a, b, c[0] if c else None, zz - e0[..., None], n_time)
     return months.reshape(shape + (n_bench, n_thr))
 
 
@@ -101,48 +104,70 @@ def _rows(x, batch, core, n_rows):
     return view, False
 
 
-def _block(rl, inf, a, b, need, n_time):
-    """First crossing months for a block of rows: ``rl``, ``inf`` ``(rows, time)``, ``a``, ``b``
-    ``(rows, benchmark)``, ``need`` ``(rows, benchmark, threshold)``."""
+def _gain(rl, inf, a, b, c, month):
+    """``a * rl + b * inf (+ c * month / 12)``: the arithmetic, in this order, of every crossing test."""
+    gain = rl * a + inf * b
+    return gain if c is None else gain + c * (month / 12.0)
+
+
+def _block(rl, inf, a, b, c, need, n_time):
+    """First crossing months for a block of rows: ``rl``, ``inf`` ``(rows, time)``, ``a``, ``b``, ``c``
+    (time slope or None) ``(rows, benchmark)``, ``need`` ``(rows, benchmark, threshold)``."""
     n_thr = need.shape[-1]
-    below_first = (rl[:, :1] * a + inf[:, :1] * b)[..., None] < need  # same arithmetic as the search
-    below_last = (rl[:, -1:] * a + inf[:, -1:] * b)[..., None] < need
+    cc = None if c is None else c[..., None]
+    below_first = _gain(rl[:, :1, None], inf[:, :1, None], a[..., None], b[..., None], cc, 0) < need
+    below_last = _gain(rl[:, -1:, None], inf[:, -1:, None], a[..., None], b[..., None], cc, n_time - 1) < need
     months = np.where(below_first, np.where(below_last, n_time, -1), 0).ravel()
     todo = np.flatnonzero(months < 0)
     if todo.size:
         slope = todo // n_thr
         rows = (slope // a.shape[-1]) * n_time
         months[todo] = _search(rl.ravel(), inf.ravel(), a.ravel().take(slope), b.ravel().take(slope),
-                               need.ravel().take(todo), rows, n_time)
-    return months.reshape(need.shape)
+                               None if c is None else c.ravel().take(slope), need.ravel().take(todo), rows, n_time)
+    months = months.reshape(need.shape)
+    if c is not None and (c < 0).any():  # not monotone: scan those rows month by month
+        down = np.flatnonzero((c < 0).any(axis=-1))
+        t = np.arange(n_time)
+        eta = _gain(rl[down, None, :], inf[down, None, :], a[down, :, None], b[down, :, None], c[down, :, None], t)
+        reached = eta[:, :, None, :] >= need[down, :, :, None]
+        months[down] = np.where(reached.any(axis=-1), reached.argmax(axis=-1), n_time)
+    return months
 
 
-def _search(rl, inf, a, b, need, rows, n_time):
-    """First month with ``a * rl + b * inf >= need`` in each row of the flat paths (``n_time``: never)."""
+def _search(rl, inf, a, b, c, need, rows, n_time):
+    """First month with ``a * rl + b * inf (+ c * month / 12) >= need`` in each row of the flat paths
+    (``n_time``: never)."""
     months = np.zeros_like(rows)  # every month before ``months`` is below the need
-    probe, gain, gain_inf, below = np.empty_like(rows), np.empty_like(a), np.empty_like(a), np.empty(a.shape, bool)
+    month, probe = np.empty_like(rows), np.empty_like(rows)
+    gain, gain_inf, below = np.empty_like(a), np.empty_like(a), np.empty(a.shape, bool)
     step = 1 << (n_time.bit_length() - 1)
     while step:
         # probe month ``months + step - 1``; probes past the horizon read the last month. Indices are always
         # in range: mode="clip" only spares numpy the bounds-check buffering of ``out`` (mode="raise")
-        np.add(np.minimum(months + (step - 1), n_time - 1, out=probe), rows, out=probe)
+        np.minimum(months + (step - 1), n_time - 1, out=month)
+        np.add(month, rows, out=probe)
         np.multiply(rl.take(probe, out=gain, mode="clip"), a, out=gain)
         np.multiply(inf.take(probe, out=gain_inf, mode="clip"), b, out=gain_inf)
-        np.less(np.add(gain, gain_inf, out=gain), need, out=below)
+        np.add(gain, gain_inf, out=gain)
+        if c is not None:
+            np.add(gain, c * (month / 12.0), out=gain)
+        np.less(gain, need, out=below)
         np.add(months, np.multiply(below, step, out=probe), out=months)
         step //= 2
     return np.minimum(months, n_time)
 
 
-def first_crossing_loop(eta_anchor, slope_rl, slope_inf, d_rl, d_inf, z):
+def first_crossing_loop(eta_anchor, slope_rl, slope_inf, d_rl, d_inf, z, slope_time=None):
     """Straightforward reference for :func:`first_crossing` (test oracle and benchmark baseline)."""
     n_bench, n_thr = z.shape[-2:]
     n_time = d_rl.shape[-1]
+    c_in = np.zeros(n_bench) if slope_time is None else slope_time
     batch = np.broadcast_shapes(eta_anchor.shape[:-1], slope_rl.shape[:-1], slope_inf.shape[:-1],
-                                d_rl.shape[:-1], d_inf.shape[:-1], z.shape[:-2])
+                                np.shape(c_in)[:-1], d_rl.shape[:-1], d_inf.shape[:-1], z.shape[:-2])
     e0 = np.broadcast_to(eta_anchor, batch + (n_bench,))
     a = np.broadcast_to(slope_rl, batch + (n_bench,))
     b = np.broadcast_to(slope_inf, batch + (n_bench,))
+    c = np.broadcast_to(c_in, batch + (n_bench,))
     rl = np.broadcast_to(d_rl, batch + (n_time,))
     inf = np.broadcast_to(d_inf, batch + (n_time,))
     zz = np.broadcast_to(z, batch + (n_bench, n_thr))
@@ -152,7 +177,10 @@ def first_crossing_loop(eta_anchor, slope_rl, slope_inf, d_rl, d_inf, z):
             for k in range(n_thr):
                 need = zz[idx][j, k] - e0[idx][j]
                 for m in range(n_time):
-                    if a[idx][j] * rl[idx][m] + b[idx][j] * inf[idx][m] >= need:
+                    gain = a[idx][j] * rl[idx][m] + b[idx][j] * inf[idx][m]
+                    if slope_time is not None:
+                        gain = gain + c[idx][j] * (m / 12.0)
+                    if gain >= need:
                         out[idx][j, k] = m
                         break
     return out

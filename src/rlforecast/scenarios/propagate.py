@@ -1,8 +1,10 @@
 """xarray layer over the kernels (named dims: sample, scenario, benchmark, threshold, time) and the Dask
 scale-out that reduces arrivals to exact monthly histograms chunk by chunk (bounded memory).
 
-``state`` is a ``frontier_state``-like Dataset: ``eta_anchor``, ``slope_rl``, ``slope_inf`` and ``ceiling``
-over ``sample`` x ``benchmark`` (optionally ``scenario``), ``floor`` over ``benchmark``.
+``state`` is a ``frontier_state``-like Dataset: ``eta_anchor``, ``slope_rl``, ``slope_inf``, ``ceiling`` (and,
+for fits with a progress term, ``progress_rate``: logits per year across model generations) over ``sample`` x
+``benchmark`` (optionally ``scenario``), ``floor`` over ``benchmark``. A scenario's ``trend_share`` of the
+progress rate is the time slope of "other progress" (``kernels.first_crossing``'s ``slope_time``).
 """
 
 from __future__ import annotations
@@ -12,26 +14,27 @@ import numpy as np
 import xarray as xr
 
 from rlforecast.scenarios import kernels
-from rlforecast.scenarios.spec import PATH_PARAMS, Scenario, common_uniforms, draw_values, path_params
+from rlforecast.scenarios.spec import DRIVER_PARAMS, PATH_PARAMS, Scenario, common_uniforms, draw_values, path_params
 
 CHUNK_SAMPLES = 1000
 PATH_BLOCK = 1024  # (scenario, sample) rows per block in compute_paths
 
 
 def draw_params(scenarios: list[Scenario], n: int, seed: int) -> xr.Dataset:
-    """Log10 path coefficients per scenario and draw, from common random numbers (same seed, same draws)."""
+    """Driver coefficients per scenario and draw, from common random numbers (same seed, same draws)."""
     keys = sorted({key for sc in scenarios for key in sc.values})
     uniforms = common_uniforms(keys, n, seed)
     per_scenario = [path_params(draw_values(sc, uniforms), n) for sc in scenarios]
     return xr.Dataset(
-        {name: (("scenario", "sample"), np.stack([p[name] for p in per_scenario])) for name in PATH_PARAMS},
+        {name: (("scenario", "sample"), np.stack([p[name] for p in per_scenario])) for name in DRIVER_PARAMS},
         coords={"scenario": [sc.name for sc in scenarios], "sample": np.arange(n)},
     )
 
 
 def compute_paths(params: xr.Dataset, n_months: int) -> xr.Dataset:
     """``d_rl`` and ``d_inf`` (log10 compute relative to the anchor) on the monthly grid ``time`` (years since
-    start), C-contiguous over (..., time): the layout the kernels read without copying.
+    start), C-contiguous over (..., time): the layout the kernels read without copying; ``trend_share`` is
+    passed through (other progress needs no path: it is linear in time).
 
     Evaluated in blocks of ``PATH_BLOCK`` rows so the path kernels' temporaries stay in cache (the paths of a
     chunk are the largest arrays of the propagation; one pass per operation over them is memory-bound)."""
@@ -49,16 +52,29 @@ def compute_paths(params: xr.Dataset, n_months: int) -> xr.Dataset:
         d_inf[block] = kernels.inference_path(t, token_growth, budget_headroom, budget_growth, max_multiple)
     out_dims = dims + ("time",)
     return xr.Dataset({"d_rl": (out_dims, d_rl.reshape(shape + (n_months,))),
-                       "d_inf": (out_dims, d_inf.reshape(shape + (n_months,)))},
-                      coords={k: v for k, v in arrays[0].coords.items()})
+                       "d_inf": (out_dims, d_inf.reshape(shape + (n_months,))),
+                       **({"trend_share": params.trend_share} if "trend_share" in params else {})},
+                      coords={**{k: v for k, v in arrays[0].coords.items()}, "time": t})
+
+
+def time_slope(state: xr.Dataset, params: xr.Dataset) -> xr.DataArray | None:
+    """Logits per year of other progress: the scenario's share of the fitted progress rate (None when the fit
+    has no progress term or the parameters no share: no other progress)."""
+    if "progress_rate" not in state or "trend_share" not in params:
+        return None
+    return params.trend_share * state.progress_rate
 
 
 def carried(state: xr.Dataset, params: xr.Dataset, lags: xr.DataArray) -> xr.Dataset:
     """The frontier carried from each anchor's date to the start: ``lags`` (benchmark,) years of the
-    scenario's RL and token growth (uncapped: caps are stated for the start and bind only after it) move
-    ``eta_anchor``, per scenario and draw. Paths then run from the start for every benchmark alike."""
+    scenario's RL and token growth (uncapped: caps are stated for the start and bind only after it) and of its
+    other progress move ``eta_anchor``, per scenario and draw. Paths then run from the start for every
+    benchmark alike."""
     eta = kernels.eta_at(state.eta_anchor, state.slope_rl, state.slope_inf, params.rl_growth * lags,
                          params.token_growth * lags)
+    slope = time_slope(state, params)
+    if slope is not None:
+        eta = eta + slope * lags
     return state.assign(eta_anchor=eta.transpose("scenario", "sample", "benchmark"))
 
 
@@ -67,17 +83,19 @@ def threshold_eta(state: xr.Dataset, thresholds: xr.DataArray) -> xr.DataArray:
     return xr.apply_ufunc(kernels.threshold_eta, thresholds.threshold, state.floor, state.ceiling)
 
 
-def _first_crossing_paths_first(d_rl, d_inf, eta_anchor, slope_rl, slope_inf, z):
-    return kernels.first_crossing(eta_anchor, slope_rl, slope_inf, d_rl, d_inf, z)
+def _first_crossing_paths_first(d_rl, d_inf, eta_anchor, slope_rl, slope_inf, z, slope_time=None):
+    return kernels.first_crossing(eta_anchor, slope_rl, slope_inf, d_rl, d_inf, z, slope_time)
 
 
 def arrival_months(state: xr.Dataset, paths: xr.Dataset, thresholds: xr.DataArray) -> xr.DataArray:
     """First grid month reaching each threshold: int dims (scenario, sample, benchmark, threshold);
     the value ``time`` size means "not by the horizon"."""
-    core = [["time"]] * 2 + [["benchmark"]] * 3 + [["benchmark", "threshold"]]
+    slope = time_slope(state, paths)
+    core = [["time"]] * 2 + [["benchmark"]] * 3 + [["benchmark", "threshold"]] + [["benchmark"]] * (slope is not None)
     # paths first, so the loop dims follow the paths' order and the kernel reads them without a copy
     months = xr.apply_ufunc(_first_crossing_paths_first, paths.d_rl, paths.d_inf, state.eta_anchor,
                             state.slope_rl, state.slope_inf, threshold_eta(state, thresholds),
+                            *([] if slope is None else [slope]),
                             input_core_dims=core, output_core_dims=[["benchmark", "threshold"]])
     return months.transpose("scenario", "sample", "benchmark", "threshold")
 
@@ -85,6 +103,9 @@ def arrival_months(state: xr.Dataset, paths: xr.Dataset, thresholds: xr.DataArra
 def accuracy_paths(state: xr.Dataset, paths: xr.Dataset) -> xr.DataArray:
     """Predicted accuracy over time: dims (scenario, sample, benchmark, time)."""
     eta = kernels.eta_at(state.eta_anchor, state.slope_rl, state.slope_inf, paths.d_rl, paths.d_inf)
+    slope = time_slope(state, paths)
+    if slope is not None:
+        eta = eta + slope * paths.time
     return kernels.accuracy(eta, state.floor, state.ceiling).transpose("scenario", "sample", "benchmark", "time")
 
 
@@ -137,3 +158,29 @@ def arrival_counts(state: xr.Dataset, params: xr.Dataset, thresholds: xr.DataArr
         coords={**coords, "month": np.arange(n_months + 1), "lag": np.arange(-lag, lag + 1)},
         attrs={"n_samples": n, "reference": str(params.scenario.values[reference])},
     )
+
+
+def counterfactuals(params: xr.Dataset, other: bool) -> dict[str, xr.Dataset]:
+    """The scenario parameters with drivers switched off after the start (same draws): ``without_X`` drops one
+    driver, ``X_only`` keeps one; ``other``: whether other progress is a driver here. A driver is switched off
+    by zero growth (RL compute, tokens per task) or a zero trend share; the carry to the start is history and
+    stays as it was."""
+    off = {"rl": {"rl_growth": 0.0}, "inference": {"token_growth": 0.0}, "other": {"trend_share": 0.0}}
+    drivers = ["rl", "inference"] + (["other"] if other else [])
+    out = {}
+    for d in drivers:
+        out[f"without_{d}"] = params.assign({k: params[k] * v for k, v in off[d].items()})
+    for d in drivers:
+        zero = {k: params[k] * v for e in drivers if e != d for k, v in off[e].items()}
+        out[f"{d}_only"] = params.assign(zero)
+    return out
+
+
+def driver_counts(state: xr.Dataset, params: xr.Dataset, thresholds: xr.DataArray, n_months: int,
+                  scheduler: str | None = None) -> xr.DataArray:
+    """Arrival histograms (drivers, scenario, benchmark, threshold, month) of every counterfactual of
+    :func:`counterfactuals` on the carried ``state``, with the same draws (``all``: nothing switched off)."""
+    other = time_slope(state, params) is not None and bool((params.trend_share > 0).any())
+    runs = {"all": params, **counterfactuals(params, other)}
+    hists = [arrival_counts(state, p, thresholds, n_months, scheduler=scheduler).arrivals for p in runs.values()]
+    return xr.concat(hists, dim=xr.DataArray(list(runs), dims="drivers", name="drivers"))

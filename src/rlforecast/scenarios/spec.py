@@ -25,6 +25,11 @@ A scenario (``data/scenarios/*.toml``) describes frontier compute from ``start``
     price_decline_per_year = 4       # cost per token falls x per year
     budget_growth_per_year = 1       # optional, default 1 (budget fixed)
 
+    [other]                          # optional: progress other than RL and inference compute (new generations)
+    trend_share = 1.0                # share of the fitted trend across model generations that continues after
+                                     # the forecast date (0 = stops: compute only, the default; 1 = continues
+                                     # at the fitted rate). Needs a fit with a progress term (models/progress.toml)
+
     [anchor]                         # optional: benchmark = "model id" overrides of the frontier anchor
 
 Every numeric value is a number or a distribution table:
@@ -84,6 +89,7 @@ PARAMS: dict[str, Param] = {
     "inference.cost_usd_per_task_today": Param("USD per task"),
     "inference.price_decline_per_year": GROWTH,
     "inference.budget_growth_per_year": GROWTH,
+    "other.trend_share": Param("x the fitted trend across model generations", 0.0, inclusive=True),
 }
 REQUIRED = ("rl.growth_per_year", "inference.tokens_growth_per_year")
 TOGETHER = (  # keys that only make sense as a group
@@ -98,10 +104,12 @@ DISTS = {
     "loguniform": ("low", "high"),
     "interval80": ("low", "high"),
 }
-TOP_KEYS = ("name", "description", "start", "horizon", "rl", "training", "inference", "anchor")
+TOP_KEYS = ("name", "description", "start", "horizon", "rl", "training", "inference", "other", "anchor")
 # Log10 path coefficients the kernels take (see kernels.rl_path / kernels.inference_path).
 PATH_PARAMS = ("rl_growth", "training_growth", "cap_headroom", "training_headroom",
                "token_growth", "budget_headroom", "budget_growth", "max_multiple")
+# Every driver coefficient per draw: the paths' and the share of the fitted progress trend that continues.
+DRIVER_PARAMS = PATH_PARAMS + ("trend_share",)
 
 
 @dataclass(frozen=True)
@@ -212,7 +220,7 @@ def load_scenario(path) -> Scenario:
         if key not in TOP_KEYS:
             problem(key, _hint(key, TOP_KEYS))
     values = {}
-    for section in ("rl", "training", "inference"):
+    for section in ("rl", "training", "inference", "other"):
         table = doc.get(section, {})
         if not isinstance(table, dict):
             problem(section, f"must be a table [{section}]")
@@ -271,18 +279,21 @@ def load_scenario(path) -> Scenario:
                     values=values, anchors=dict(anchors))
 
 
-def load_scenarios(path) -> list[Scenario]:
-    """One scenario file, or every ``*.toml`` in a folder (sorted by file name); names must be unique and all
-    scenarios must share one time grid (start and horizon) so they can be compared draw by draw."""
-    path = Path(path)
-    if path.is_dir():
-        files = sorted(path.glob("*.toml"))
-        if not files:
-            raise InputError.at(path, "no scenario files (*.toml) in this folder")
-    elif path.is_file():
-        files = [path]
-    else:
-        raise InputError.at(path, "no such scenario file or folder")
+def load_scenarios(paths) -> list[Scenario]:
+    """Scenarios of one path or a list of paths, each a scenario file or a folder (every ``*.toml`` in it,
+    sorted by file name); names must be unique and all scenarios must share one time grid (start and horizon)
+    so they can be compared draw by draw."""
+    files = []
+    for path in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
+        if path.is_dir():
+            found = sorted(path.glob("*.toml"))
+            if not found:
+                raise InputError.at(path, "no scenario files (*.toml) in this folder")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError.at(path, "no such scenario file or folder")
     problems, scenarios = [], []
     for file in files:
         try:
@@ -365,7 +376,8 @@ def draw_values(scenario: Scenario, uniforms: dict[str, np.ndarray]) -> dict[str
 
 
 def path_params(values: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
-    """Log10 path coefficients (``PATH_PARAMS``) from parameter draws; absent caps become +inf."""
+    """Driver coefficients (``DRIVER_PARAMS``) from parameter draws: log10 path coefficients, absent caps
+    +inf; ``trend_share`` as drawn (0 when the scenario has no ``[other]``)."""
     inf = np.full(n, np.inf)
 
     def lg(key, default=None):
@@ -383,6 +395,7 @@ def path_params(values: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
         "budget_growth": (lg("inference.price_decline_per_year", np.zeros(n))
                           + lg("inference.budget_growth_per_year", np.zeros(n))),
         "max_multiple": lg("inference.max_tokens_multiple", inf),
+        "trend_share": values.get("other.trend_share", np.zeros(n)),
     }
 
 

@@ -31,7 +31,8 @@ def frontier_rows(df: pd.DataFrame, anchors: dict[str, str] | None = None) -> pd
 
 
 def frontier_state(run: xr.DataTree, anchors: dict[str, str] | None = None, seed: int = 0) -> xr.Dataset:
-    """Posterior draws of eta, slopes, floor and ceiling at each benchmark's anchor setting.
+    """Posterior draws of eta, slopes, floor and ceiling at each benchmark's anchor setting, and for fits with
+    a progress term the progress rate across model generations (logits per year).
 
     Dims: ``sample`` (chains x draws) and ``benchmark``; coords ``anchor_model`` and ``anchor_date``.
     """
@@ -51,6 +52,7 @@ def frontier_state(run: xr.DataTree, anchors: dict[str, str] | None = None, seed
             "slope_inf": (dims, params["slope_inf"]),
             "floor": (("benchmark",), design.floor),
             "ceiling": (dims, params["ceiling"]),
+            **({"progress_rate": (dims, params["progress_rate"])} if "progress_rate" in params else {}),
         },
         coords={
             "sample": np.arange(params["eta"].shape[0]),

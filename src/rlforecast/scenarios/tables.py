@@ -20,6 +20,9 @@ QUANTILE_COLUMNS = ("scenario", "benchmark", "threshold", "quantile", "year")
 CDF_COLUMNS = ("scenario", "benchmark", "threshold", "year", "p_reached")
 DIFF_COLUMNS = ("scenario", "reference", "benchmark", "threshold", "p_both", "median_diff_years",
                 "q10_diff_years", "q90_diff_years", "p_earlier", "p_same", "p_later", "p_neither")
+DRIVER_COLUMNS = ("scenario", "benchmark", "threshold", "drivers", "median_year", "q10_year", "q90_year",
+                  "p_by_2030", "p_not_by_horizon")
+DRIVER_NAMES = {"rl": "RL compute", "inference": "inference compute", "other": "other progress"}
 UNCONVERGED = "UNCONVERGED FIT"
 
 
@@ -108,16 +111,46 @@ def _pct(p: float) -> str:
     return f"{100 * p:.0f}%"
 
 
-def policy_rows(counts, requested, start_month, horizon, observed=None, sourced=None):
+def driver_rows(hists: xr.DataArray, requested, start_month):
+    """Arrival summaries per scenario x benchmark x threshold under every driver counterfactual
+    (``propagate.driver_counts``): median and 80% interval years (empty: not by the horizon), P(by 2030)."""
+    rows = []
+    for sc, bench, thr in cells(hists.to_dataset(name="arrivals"), requested):
+        for d in hists.drivers.values:
+            hist = hists.sel(drivers=d, scenario=sc, benchmark=bench, threshold=thr).values
+            years = [histogram_quantile(hist, q) for q in (0.5, 0.1, 0.9)]
+            years = [_year(start_month + m) if m < hist.size - 1 else "" for m in years]
+            rows.append((sc, bench, _num(thr), str(d), *years, _num(p_by_end_of(hist, 2030, start_month)),
+                         _num(hist[-1] / hist.sum())))
+    return rows
+
+
+def earlier_by(hists: xr.DataArray, sc, bench, thr, driver: str) -> str:
+    """How much earlier ``driver`` makes the median arrival: median without it minus median with every driver,
+    in years (">x": without it the median is after the horizon; empty: not reached even with every driver)."""
+    cell = hists.sel(scenario=sc, benchmark=bench, threshold=thr)
+    never = cell.sizes["month"] - 1
+    m_all = histogram_quantile(cell.sel(drivers="all").values, 0.5)
+    m_wo = histogram_quantile(cell.sel(drivers=f"without_{driver}").values, 0.5)
+    if m_all >= never:
+        return ""
+    return f">{(never - m_all) / 12:.1f} y" if m_wo >= never else f"{(m_wo - m_all) / 12:.1f} y"
+
+
+def policy_rows(counts, requested, start_month, horizon, observed=None, sourced=None, drivers=None):
     """One row per scenario x benchmark x threshold: median date, 80% interval, P(by year), P(not by horizon).
 
     ``observed``: ``{benchmark: (accuracy, model id, release date)}``, the best result in the fit's data; a
     threshold at or below it is met at the forecast date and its row says so instead of dates. ``sourced``:
-    ``{benchmark: {level: SourcedLevel}}`` names the levels with a published meaning. Within each scenario,
-    benchmarks with a threshold still open come first."""
+    ``{benchmark: {level: SourcedLevel}}`` names the levels with a published meaning. ``drivers``: the
+    histograms of ``propagate.driver_counts``, adding one column per driver, how much earlier it makes the
+    median arrival (:func:`earlier_by`). Within each scenario, benchmarks with a threshold still open come
+    first."""
     observed, sourced = observed or {}, sourced or {}
+    named = [] if drivers is None else [d for d in DRIVER_NAMES if f"without_{d}" in drivers.drivers.values]
     header = ["scenario", "benchmark", "threshold", "meaning", "median date", "80% interval",
-              *[f"P(by end {y})" for y in POLICY_YEARS], f"P(not by {horizon})"]
+              *[f"P(by end {y})" for y in POLICY_YEARS], f"P(not by {horizon})",
+              *[f"earlier by {DRIVER_NAMES[d]}" for d in named]]
 
     def met(bench, thr):
         return bench in observed and thr <= observed[bench][0]
@@ -133,7 +166,7 @@ def policy_rows(counts, requested, start_month, horizon, observed=None, sourced=
             acc, model, date = observed[bench]
             rows.append([sc, bench, _num(thr), meaning, "met at the forecast date",
                          f"observed {_num(acc)} ({model}{', ' + date if date else ''})",
-                         *["met"] * len(POLICY_YEARS), ""])
+                         *["met"] * len(POLICY_YEARS), "", *[""] * len(named)])
             continue
         hist = counts.arrivals.sel(scenario=sc, benchmark=bench, threshold=thr).values
         never = hist.size - 1
@@ -144,7 +177,7 @@ def policy_rows(counts, requested, start_month, horizon, observed=None, sourced=
 
         by_year = [_pct(p_by_end_of(hist, y, start_month)) if y <= horizon else "n/a" for y in POLICY_YEARS]
         rows.append([sc, bench, _num(thr), meaning, date(0.5), f"{date(0.1)} to {date(0.9)}", *by_year,
-                     _pct(hist[never] / hist.sum())])
+                     _pct(hist[never] / hist.sum()), *[earlier_by(drivers, sc, bench, thr, d) for d in named]])
     return header, rows
 
 
