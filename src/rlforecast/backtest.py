@@ -16,7 +16,9 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import expit
 
+from rlforecast.errors import InputError
 from rlforecast.io import write_set
+from rlforecast.scenarios import tables
 
 EFFORT_ORDER = {"none": 0, "minimal": 1, "low": 2, "medium": 3, "default": 3, "high": 4, "xhigh": 5, "max": 6}
 N_DRAWS = 2000
@@ -213,3 +215,252 @@ def backtest_command(data_path, model_path, out_dir, *, cutoffs, seed, draws, tu
                     "backtest.png": backtest_figure(table)}, "backtest")
     echo(table[table["benchmark"] == "all"].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     echo(f"wrote {out / 'backtest.csv'} and {out / 'backtest.png'}")
+
+
+# ------------------------------------------------------------------------------------- arrival-date backtest
+# For each cutoff: fit on the rows released before it, forecast from it with the presets, and score the
+# probability of reaching each threshold not met at the cutoff by the last date with data against what the
+# later rows show (Brier, log score), and the observed arrival months against the forecast's distribution
+# (mid-PIT, shares before its 10% and after its 90% quantile). Baselines in the same table: persistence
+# (nothing new is reached: p = 0) and a per-benchmark logistic trend of the frontier over calendar time fitted
+# on the same early rows (maximum likelihood, Laplace-approximation draws of its two parameters).
+
+ARRIVAL_COLUMNS = ("split", "method", "benchmark", "threshold", "best_before", "reached", "arrival", "last",
+                   "p_reached",
+                   "brier", "log_score", "pit", "before_q10", "after_q90", "converged")
+TREND_DRAWS = 2000
+LOG_FLOOR = 1e-3  # the log score clips probabilities to [LOG_FLOOR, 1 - LOG_FLOOR] (persistence's p = 0 included)
+
+
+def month_of(date: str) -> int:
+    """Absolute month number (year * 12 + month - 1) of a YYYY-MM-DD date."""
+    return int(date[:4]) * 12 + int(date[5:7]) - 1
+
+
+def arrival_outcomes(df: pd.DataFrame, cutoff: str, levels: dict[str, tuple[float, ...]]) -> pd.DataFrame:
+    """Per benchmark and threshold not met by the rows released before ``cutoff``: whether a row released from
+    the cutoff to the benchmark's last date with data (``last``, a month number) reached it, and the month of
+    the first such row (``arrival``; -1 if none). Benchmarks without a row released on or after the cutoff
+    are left out: their outcome is not observed."""
+    dated = df[df["release_date"].notna()]
+    acc = pd.to_numeric(df["accuracy"])
+    before = acc[df["release_date"].fillna("0000-00-00") < cutoff].groupby(df["benchmark"]).max()
+    rows = []
+    for bench, lv in levels.items():
+        best = float(before.get(bench, 0.0))
+        later = dated[(dated["benchmark"] == bench) & (dated["release_date"] >= cutoff)]
+        if later.empty:
+            continue
+        later_acc = pd.to_numeric(later["accuracy"])
+        for thr in lv:
+            if thr <= best:
+                continue
+            hit = later[later_acc >= thr]
+            rows.append({"benchmark": bench, "threshold": thr, "best_before": best, "reached": not hit.empty,
+                         "arrival": month_of(hit["release_date"].min()) if not hit.empty else -1,
+                         "last": month_of(later["release_date"].max())})
+    return pd.DataFrame(rows, columns=["benchmark", "threshold", "best_before", "reached", "arrival", "last"])
+
+
+def score_arrivals(hist: np.ndarray, reached: bool, arrival: int, start: int, last: int) -> dict:
+    """Scores of one arrival histogram (months from ``start``; last bin = never) against the outcome by month
+    ``last`` (absolute months). Log score: minus the log probability of the outcome, clipped to
+    ``[LOG_FLOOR, 1 - LOG_FLOOR]`` so that a forecast that gave the outcome no draw (or persistence) scores
+    -log(LOG_FLOOR) = 6.9 instead of infinity."""
+    n = hist.sum()
+    cdf = np.cumsum(hist) / n
+    m_last = last - start
+    p = float(cdf[min(m_last, hist.size - 2)]) if m_last >= 0 else 0.0
+    y = float(reached)
+    log_score = float(-np.log(np.clip(p if reached else 1.0 - p, LOG_FLOOR, 1 - LOG_FLOOR)))
+    q10, q90 = (tables.histogram_quantile(hist, q) for q in (0.1, 0.9))
+    out = {"p_reached": p, "brier": (p - y) ** 2, "log_score": log_score, "pit": np.nan}
+    if reached:
+        m = arrival - start
+        out["pit"] = float((cdf[m - 1] if m > 0 else 0.0) + cdf[m]) / 2
+        out["before_q10"], out["after_q90"] = m < q10, m > q90
+    else:  # not reached by the last month: after q90 when 90% of the forecast had arrived by then
+        out["before_q10"], out["after_q90"] = False, q90 <= m_last
+    return out
+
+
+def trend_histogram(train: pd.DataFrame, bench: str, thr: float, floor: float, start: int, n_months: int,
+                    rng) -> np.ndarray | None:
+    """Arrival histogram (months from ``start``, last bin = never) of a logistic trend of the benchmark's
+    frontier over calendar time: the rows that set a new best score, accuracy = floor + (1 - floor) *
+    logistic(a + b * years since the start), Binomial likelihood, maximum likelihood and Laplace draws of
+    (a, b). None when fewer than two records with different dates exist."""
+    rows = train[(train["benchmark"] == bench) & train["release_date"].notna()].sort_values("release_date")
+    acc = pd.to_numeric(rows["accuracy"]).to_numpy(float)
+    record = acc > np.maximum.accumulate(np.concatenate([[-1.0], acc[:-1]]))
+    rows, acc = rows[record], acc[record]
+    t = np.array([(month_of(d) - start) / 12 for d in rows["release_date"]])
+    if len(rows) < 2 or np.ptp(t) == 0:
+        return None
+    n = rows["n_items"].to_numpy(float)
+    k = np.rint(acc * n)
+
+    def nll(theta):
+        q = np.clip(floor + (1 - floor) * expit(theta[0] + theta[1] * t), 1e-9, 1 - 1e-9)
+        return -(k * np.log(q) + (n - k) * np.log1p(-q)).sum()
+
+    fit = minimize(nll, np.zeros(2), method="BFGS")
+    w, v = np.linalg.eigh(_hessian(nll, fit.x))
+    cov = (v / np.maximum(w, 1e-6)) @ v.T  # flat directions (e.g. records at the ceiling) stay very uncertain
+    a, b = rng.multivariate_normal(fit.x, cov, size=TREND_DRAWS, method="eigh").T
+    z = np.inf if thr >= 1 else -np.inf if thr <= floor else np.log((thr - floor) / (1 - thr))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cross = np.where(b > 0, (z - a) / b, np.where(a >= z, -np.inf, np.inf))  # years from the start
+    months = np.clip(np.ceil(np.where(np.isfinite(cross), cross * 12, np.where(cross < 0, 0, n_months))), 0, n_months)
+    return np.bincount(months.astype(int), minlength=n_months + 1)
+
+
+def _hessian(f, x, h=1e-4):
+    """Central-difference Hessian of ``f`` at ``x``."""
+    n = len(x)
+    out = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            e_i, e_j = np.eye(n)[i] * h, np.eye(n)[j] * h
+            out[i, j] = (f(x + e_i + e_j) - f(x + e_i - e_j) - f(x - e_i + e_j) + f(x - e_i - e_j)) / (4 * h * h)
+    return out
+
+
+def arrival_split(train, outcomes, run_path, scenarios_path, thresholds_path, cutoff, seed, param_draws):
+    """Scores of every preset forecast and both baselines for one cutoff."""
+    from rlforecast.model.design import chance_floor
+    from rlforecast.scenarios.forecast import compute_forecast
+    from rlforecast.scenarios.spec import parse_start
+
+    start = parse_start(cutoff[:8] + "01", "--cutoff")
+    fc = compute_forecast(run_path, scenarios_path, thresholds_path=thresholds_path, seed=seed,
+                          param_draws=param_draws, allow_unconverged=True, command="backtest", start=start)
+    s0, n_months = fc.start_month, fc.n_months
+    rng = np.random.default_rng(seed)
+    rows = []
+    for o in outcomes.itertuples():
+        if o.benchmark not in fc.counts.benchmark.values:
+            continue
+        cell = {"benchmark": o.benchmark, "threshold": o.threshold, "best_before": o.best_before,
+                "reached": o.reached, "arrival": o.arrival, "last": o.last}
+        last = o.last
+        for sc in fc.counts.scenario.values:
+            hist = fc.counts.arrivals.sel(scenario=sc, benchmark=o.benchmark, threshold=o.threshold).values
+            rows.append({**cell, "method": f"model:{sc}", **score_arrivals(hist, o.reached, o.arrival, s0, last),
+                         "converged": fc.converged})
+        trend = trend_histogram(train, o.benchmark, o.threshold, chance_floor(o.benchmark), s0, n_months, rng)
+        if trend is not None:
+            rows.append({**cell, "method": "logistic_trend", **score_arrivals(trend, o.reached, o.arrival, s0, last),
+                         "converged": True})
+        never = np.zeros(n_months + 1, dtype=int)
+        never[-1] = 1
+        rows.append({**cell, "method": "persistence", **score_arrivals(never, o.reached, o.arrival, s0, last),
+                     "converged": True})
+    return pd.DataFrame(rows)
+
+
+def arrival_backtest(df, spec, spec_text, cutoffs, scenarios_path, thresholds_path, *, seed, sampler_kwargs,
+                     param_draws=None, echo=print) -> pd.DataFrame:
+    """Per-cell scores over every cutoff (``ARRIVAL_COLUMNS``); fits go through the fit cache."""
+    import tempfile
+    from pathlib import Path
+
+    from rlforecast.data.build import to_csv_text
+    from rlforecast.fit import fit_cached, write_run
+    from rlforecast.model.design import select_rows
+    from rlforecast.scenarios.forecast import DEFAULT_THRESHOLDS
+    from rlforecast.scenarios.spec import read_thresholds
+
+    used, _ = select_rows(df, spec["model"]["include_non_reasoning"])
+    thresholds_path = thresholds_path or DEFAULT_THRESHOLDS
+    levels, _ = read_thresholds(thresholds_path, sorted(set(used["benchmark"])))
+    parts = []
+    for cutoff in cutoffs:
+        train, _ = time_split(used, cutoff)
+        outcomes = arrival_outcomes(used, cutoff, levels)
+        if train.empty or outcomes.empty:
+            echo(f"arrivals before {cutoff}: skipped (train {len(train)} rows, {len(outcomes)} open thresholds)")
+            continue
+        echo(f"arrivals before {cutoff}: fitting on {len(train)} rows; {len(outcomes)} thresholds open at the "
+             f"cutoff, {int(outcomes['reached'].sum())} reached by the last date with data")
+        train = train.reset_index(drop=True)
+        run = fit_cached(train, to_csv_text(train).encode(), spec, spec_text,
+                         {"sampler": "nutpie", "seed": seed, **sampler_kwargs}, use_cache=True,
+                         label=f"rows before {cutoff}", echo=echo)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "run.nc"
+            write_run(run, path)
+            rows = arrival_split(train, outcomes, path, scenarios_path, thresholds_path, cutoff, seed, param_draws)
+        rows.insert(0, "split", f"before {cutoff}")
+        parts.append(rows)
+    if not parts:
+        return pd.DataFrame(columns=list(ARRIVAL_COLUMNS))
+    return pd.concat(parts, ignore_index=True)[list(ARRIVAL_COLUMNS)]
+
+
+def summarise_arrivals(cells: pd.DataFrame) -> pd.DataFrame:
+    """Per split and method, over all cells and per benchmark: Brier, log score, shares of observed arrivals
+    before the 10% / after the 90% quantile."""
+    agg = {"n": ("brier", "size"), "reached": ("reached", "mean"), "p_reached": ("p_reached", "mean"),
+           "brier": ("brier", "mean"), "log_score": ("log_score", "mean"), "before_q10": ("before_q10", "mean"),
+           "after_q90": ("after_q90", "mean")}
+    keys = ["split", "method"]
+    per = cells.groupby(keys + ["benchmark"]).agg(**agg).reset_index()
+    overall = cells.groupby(keys).agg(**agg).reset_index()
+    overall["benchmark"] = "all"
+    return pd.concat([overall, per], ignore_index=True)[keys + ["benchmark", *agg]]
+
+
+def arrivals_figure(cells: pd.DataFrame) -> bytes:
+    """PNG bytes: reliability diagram (forecast probability vs observed frequency) and PIT histogram of the
+    observed arrival months, per method, all cutoffs together."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    methods = sorted(cells["method"].unique(), key=lambda m: (not m.startswith("model:rl-to-parity"), m))
+    fig = Figure(figsize=(11, 4))
+    ax, bx = fig.subplots(1, 2)
+    bins = np.linspace(0, 1, 6)
+    for m in methods:
+        c = cells[cells["method"] == m]
+        idx = np.clip(np.digitize(c["p_reached"], bins[1:-1]), 0, len(bins) - 2)
+        mean_p = c.groupby(idx)["p_reached"].mean()
+        freq = c.groupby(idx)["reached"].mean()
+        ax.plot(mean_p, freq, "o-", label=m, ms=4)
+        pit = c["pit"].dropna()
+        if len(pit):
+            bx.hist(pit, bins=np.linspace(0, 1, 6), histtype="step", label=m)
+    ax.plot([0, 1], [0, 1], "k--", lw=1)
+    ax.set(xlabel="forecast P(reached by the last date with data)", ylabel="observed frequency",
+           title="Reliability (all cutoffs)", xlim=(0, 1), ylim=(0, 1))
+    bx.set(xlabel="PIT of the observed arrival month", ylabel="arrivals", title="PIT of observed arrivals")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def arrivals_command(data_path, model_path, out_dir, *, cutoffs, scenarios_path, thresholds_path, seed, draws,
+                     tune, chains, param_draws=None, echo=print) -> None:
+    """CLI body of ``rlforecast backtest --arrivals``."""
+    from pathlib import Path
+
+    from rlforecast.data.schema import read_observations
+    from rlforecast.model.spec import load_spec
+
+    df = read_observations(data_path)
+    spec, spec_text = load_spec(model_path)
+    cells = arrival_backtest(df, spec, spec_text, cutoffs, scenarios_path, thresholds_path, seed=seed,
+                             sampler_kwargs={"draws": draws, "tune": tune, "chains": chains},
+                             param_draws=param_draws, echo=echo)
+    if cells.empty:
+        raise InputError.at(data_path, "no cutoff has rows before it and thresholds open at it", key="--cutoff")
+    summary = summarise_arrivals(cells)
+    out = Path(out_dir)
+    write_set(out, {"arrivals.csv": cells.to_csv(index=False, lineterminator="\n", float_format="%.4f"),
+                    "arrivals_summary.csv": summary.to_csv(index=False, lineterminator="\n", float_format="%.4f"),
+                    "arrivals.png": arrivals_figure(cells)}, "backtest-arrivals")
+    echo(summary[summary["benchmark"] == "all"].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    echo(f"wrote {out / 'arrivals.csv'}, {out / 'arrivals_summary.csv'} and {out / 'arrivals.png'}")

@@ -295,17 +295,41 @@ def update(fit_path, new_path, out_fit, scenarios_path, out_path, thresholds_pat
 @click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False), help="Observations CSV.")
 @click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False), help="Model spec.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for backtest.csv/png.")
-@click.option("--cutoff", "cutoffs", multiple=True, default=("2025-07-01", "2026-01-01", "2026-04-01"),
-              show_default=True, help="Release-date cutoffs of the rolling-origin splits (repeatable).")
+@click.option("--cutoff", "cutoffs", multiple=True,
+              help="Release-date cutoffs (repeatable; default 2025-07-01, 2026-01-01, 2026-04-01 for the rolling "
+                   "origin, and 2025-01-01, 2025-04-01, 2025-07-01, 2025-10-01 with --arrivals, where later "
+                   "cutoffs leave almost no benchmark with newer rows).")
 @click.option("--seed", default=1, show_default=True, type=SEED)
 @click.option("--draws", type=click.IntRange(min=1), default=None, help="Draws per chain for every refit (default: the spec's).")
 @click.option("--tune", type=click.IntRange(min=1), default=None, help="Tuning steps per chain (default: the spec's).")
 @click.option("--chains", type=click.IntRange(min=1), default=None, help="Chains (default: the spec's).")
+@click.option("--arrivals", is_flag=True,
+              help="Arrival-date backtest instead: forecast from each cutoff with the presets, score P(threshold "
+                   "reached by the last date with data) and the observed arrival months against persistence and a "
+                   "logistic time trend (arrivals.csv, arrivals_summary.csv, arrivals.png).")
+@click.option("--scenarios", "scenarios_path", multiple=True, type=click.Path(),
+              help="With --arrivals: scenario file or folder (repeatable; default data/scenarios).")
+@click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False), default=None,
+              help="With --arrivals: threshold TOML (default: data/thresholds.toml).")
+@click.option("--param-draws", type=click.IntRange(min=1), default=None,
+              help="With --arrivals: scenario-parameter draws (default: one per posterior draw).")
 @_clean_errors
-def backtest(data_path, model_path, out_dir, cutoffs, seed, draws, tune, chains):
-    """Rolling-origin and effort-extrapolation backtests against naive baselines."""
-    from rlforecast.backtest import backtest_command
+def backtest(data_path, model_path, out_dir, cutoffs, seed, draws, tune, chains, arrivals, scenarios_path,
+             thresholds_path, param_draws):
+    """Rolling-origin and effort-extrapolation backtests against naive baselines (or, with --arrivals, the
+    arrival-date backtest)."""
+    from rlforecast.backtest import arrivals_command, backtest_command
 
+    if arrivals:
+        from rlforecast.scenarios.forecast import DEFAULT_THRESHOLDS
+
+        scenarios = scenarios_path or (str(DEFAULT_THRESHOLDS.parent / "scenarios"),)
+        cutoffs = cutoffs or ("2025-01-01", "2025-04-01", "2025-07-01", "2025-10-01")
+        arrivals_command(data_path, model_path, out_dir, cutoffs=list(cutoffs), scenarios_path=scenarios,
+                         thresholds_path=thresholds_path, seed=seed, draws=draws, tune=tune, chains=chains,
+                         param_draws=param_draws, echo=click.echo)
+        return
+    cutoffs = cutoffs or ("2025-07-01", "2026-01-01", "2026-04-01")
     backtest_command(data_path, model_path, out_dir, cutoffs=list(cutoffs), seed=seed, draws=draws, tune=tune,
                      chains=chains, echo=click.echo)
 
