@@ -21,6 +21,7 @@ from tests.test_report import CHROMIUM_ARGS, chromium_path
 
 REPO = Path(__file__).resolve().parents[1]
 DRAWS, SEED = "150", "5"
+FOLDERS = ["--scenarios", str(REPO / "data/scenarios"), "--scenarios", str(REPO / "data/scenarios/with-progress")]
 
 
 def run(args):
@@ -40,10 +41,37 @@ def forecast_quantiles(fit, scenarios, out) -> dict:
 
 
 @pytest.fixture(scope="module")
-def page_file(fitted_run, tmp_path_factory) -> Path:
+def trend_run(fitted_run, tmp_path_factory) -> Path:
+    """The session fit with a progress rate across generations put into its posterior (rates drawn around 1
+    logit per year, some negative): stands in for a fit of models/progress.toml, to check the trend kernels."""
+    import numpy as np
+    import xarray as xr
+
+    from rlforecast.fit import load_run, write_run
+
+    run = load_run(fitted_run, allow_unconverged=True)
+    post = run["posterior"].to_dataset()
+    shape = (post.sizes["chain"], post.sizes["draw"], post.sizes["benchmark"])
+    rng = np.random.default_rng(11)
+    post["progress_rate"] = (("chain", "draw", "benchmark"), rng.normal(1.0, 1.0, shape))
+    post["progress_rate_mu"] = (("chain", "draw"), np.ones(shape[:2]))
+    post["progress_rate_sd"] = (("chain", "draw"), np.ones(shape[:2]))
+    run["posterior"] = xr.DataTree(post)
+    out = tmp_path_factory.mktemp("trend") / "trend.nc"
+    write_run(run, out)
+    return out
+
+
+def explore_args(fitted_run, trend_run, out):
+    """Two variants (no trend, trend) and both preset folders."""
+    return ["explore", "--fit", str(fitted_run), "--fit", str(trend_run), *FOLDERS, "--out", str(out),
+            "--seed", SEED, "--draws", DRAWS, "--allow-unconverged"]
+
+
+@pytest.fixture(scope="module")
+def page_file(fitted_run, trend_run, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("explorer") / "explorer.html"
-    res = run(["explore", "--fit", str(fitted_run), "--scenarios", str(REPO / "data/scenarios"), "--out", str(out),
-               "--seed", SEED, "--draws", DRAWS, "--allow-unconverged"])
+    res = run(explore_args(fitted_run, trend_run, out))
     assert res.exit_code == 0, res.output
     assert "UNCONVERGED" in res.output
     return out
@@ -69,61 +97,27 @@ def browser_page(page_file):
         browser.close()
 
 
-@pytest.fixture(scope="module")
-def trend_run(fitted_run, tmp_path_factory) -> Path:
-    """The session fit with a progress rate across generations put into its posterior (rates drawn around 1
-    logit per year, some negative): stands in for a fit of models/progress.toml, to check the trend kernels."""
-    import numpy as np
-    import xarray as xr
-
-    from rlforecast.fit import load_run, write_run
-
-    run = load_run(fitted_run, allow_unconverged=True)
-    post = run["posterior"].to_dataset()
-    shape = (post.sizes["chain"], post.sizes["draw"], post.sizes["benchmark"])
-    rng = np.random.default_rng(11)
-    post["progress_rate"] = (("chain", "draw", "benchmark"), rng.normal(1.0, 1.0, shape))
-    post["progress_rate_mu"] = (("chain", "draw"), np.ones(shape[:2]))
-    post["progress_rate_sd"] = (("chain", "draw"), np.ones(shape[:2]))
-    run["posterior"] = xr.DataTree(post)
-    out = tmp_path_factory.mktemp("trend") / "trend.nc"
-    write_run(run, out)
-    return out
-
-
-def test_other_progress_in_the_page_equals_the_forecast_command(trend_run, fitted_run, tmp_path):
-    """Two variants (no trend, trend); the trend preset is offered only for the fit that has a trend, and its
-    numbers (positive and negative rates: binary search and month-by-month scan) equal forecast's."""
-    from playwright.sync_api import sync_playwright
-
-    folders = ["--scenarios", str(REPO / "data/scenarios"), "--scenarios", str(REPO / "data/scenarios/with-progress")]
-    page_file = tmp_path / "explorer.html"
-    res = run(["explore", "--fit", str(fitted_run), "--fit", str(trend_run), *folders, "--out", str(page_file),
-               "--seed", SEED, "--draws", DRAWS, "--allow-unconverged"])
-    assert res.exit_code == 0, res.output
-    res = run(["forecast", "--fit", str(trend_run), *folders, "--out", str(tmp_path / "fc"), "--seed", SEED,
+def test_other_progress_in_the_page_equals_the_forecast_command(browser_page, trend_run, tmp_path):
+    """The trend preset is offered only for the fit that has a trend, and its numbers (positive and negative
+    rates: binary search and month-by-month scan) equal forecast's."""
+    page, log = browser_page
+    res = run(["forecast", "--fit", str(trend_run), *FOLDERS, "--out", str(tmp_path / "fc"), "--seed", SEED,
                "--param-draws", DRAWS, "--allow-unconverged"])
     assert res.exit_code == 0, res.output
     want = rows((tmp_path / "fc" / "arrival_quantiles.csv").read_text())
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(page_file.resolve().as_uri())
-        page.wait_for_function("document.body.dataset.ready === 'true'")
-        trend = page.eval_on_selector_all("#preset option", "os => os.map(o => o.disabled)")
-        assert trend[-1] and not any(trend[:-1])  # generations-continue: not for the fit without a trend
-        assert page.locator("#use-7").count() == 0  # no other-progress controls either
-        page.select_option("#variant", value="1")
-        assert page.locator("#use-7").count() == 1
-        for name in ("generations-continue", "rl-to-parity"):
-            page.select_option("#preset", label=name)
-            got = rows(page.evaluate("EXPLORER.quantilesCsv()"))
-            assert got == {k: v for k, v in want.items() if k[0] == name}, name
-        browser.close()
-    assert not errors, errors
-    # the trend moves dates: generations-continue differs from a run with no trend share
+    page.select_option("#variant", value="0")
+    trend = page.eval_on_selector_all("#preset option", "os => os.map(o => o.disabled)")
+    assert trend[-1] and not any(trend[:-1])  # generations-continue: not for the fit without a trend
+    assert page.locator("#use-7").count() == 0  # no other-progress controls either
+    page.select_option("#variant", value="1")
+    assert page.locator("#use-7").count() == 1
+    for name in ("generations-continue", "rl-to-parity"):
+        page.select_option("#preset", label=name)
+        got = rows(page.evaluate("EXPLORER.quantilesCsv()"))
+        assert got == {k: v for k, v in want.items() if k[0] == name}, name
+    page.select_option("#variant", value="0")
+    assert not log["errors"], log["errors"]
+    # the trend moves dates: generations-continue differs from rl-stalls only by its trend share
     assert {k[1:]: v for k, v in want.items() if k[0] == "generations-continue"} != \
         {k[1:]: v for k, v in want.items() if k[0] == "rl-stalls"}
 
@@ -135,10 +129,9 @@ def test_other_progress_needs_a_fit_with_a_trend(fitted_run, tmp_path):
     assert not (tmp_path / "fc").exists()
 
 
-def test_same_inputs_give_identical_bytes(fitted_run, page_file, tmp_path):
+def test_same_inputs_give_identical_bytes(fitted_run, trend_run, page_file, tmp_path):
     again = tmp_path / "again.html"
-    res = run(["explore", "--fit", str(fitted_run), "--scenarios", str(REPO / "data/scenarios"), "--out", str(again),
-               "--seed", SEED, "--draws", DRAWS, "--allow-unconverged"])
+    res = run(explore_args(fitted_run, trend_run, again))
     assert res.exit_code == 0, res.output
     assert again.read_bytes() == page_file.read_bytes()
     text = again.read_text()
@@ -149,7 +142,8 @@ def test_same_inputs_give_identical_bytes(fitted_run, page_file, tmp_path):
 def test_every_preset_shows_the_forecast_commands_quantiles(browser_page, fitted_run, tmp_path):
     page, log = browser_page
     want, _ = forecast_quantiles(fitted_run, REPO / "data/scenarios", tmp_path / "fc")
-    names = page.eval_on_selector_all("#preset option", "os => os.map(o => o.textContent)")
+    page.select_option("#variant", value="0")
+    names = page.eval_on_selector_all("#preset option:not([disabled])", "os => os.map(o => o.textContent)")
     assert len(names) == 5
     for name in names:
         page.select_option("#preset", label=name)
@@ -192,6 +186,7 @@ def test_thresholds_met_at_the_forecast_date_are_said_to_be(browser_page, fitted
 
 def test_a_slider_moves_the_numbers_as_the_python_kernel_predicts(browser_page, fitted_run, tmp_path):
     page, log = browser_page
+    page.select_option("#variant", value="0")
     page.select_option("#preset", label="rl-to-parity")
     before = rows(page.evaluate("EXPLORER.quantilesCsv()"))
     slider = page.locator("#r-rl-growth_per_year-low")
