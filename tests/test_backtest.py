@@ -72,10 +72,12 @@ def test_arrival_scores_brier_log_pit_and_quantile_flags():
     reached = score_arrivals(hist, True, 100 + 2, start=100, last=103)  # P(by month 3) = 6 / 10
     assert reached["p_reached"] == 0.6 and abs(reached["brier"] - 0.16) < 1e-12
     assert abs(reached["log_score"] + np.log(0.6)) < 1e-12
-    assert reached["pit"] == (0.2 + 0.4) / 2 and not reached["before_q10"] and not reached["after_q90"]
+    assert reached["pit"] == (0.2 + 0.4) / 2 and reached["before_q10"] == 0 and reached["after_q90"] == 0
     missed = score_arrivals(hist, False, -1, start=100, last=103)
     assert abs(missed["brier"] - 0.36) < 1e-12 and np.isnan(missed["pit"])
-    assert not missed["after_q90"]  # the 90% quantile is "never": not reached is inside it
+    assert missed["before_q10"] == 0 and np.isnan(missed["after_q90"])  # q90 "never": a later arrival is either side
+    early = score_arrivals(np.array([0, 5, 4, 1, 0, 0]), False, -1, start=100, last=103)  # q90 = month 2
+    assert early["after_q90"] == 1 and early["before_q10"] == 0
     never = np.zeros(6, int)
     never[-1] = 1
     persistence = score_arrivals(never, True, 101, start=100, last=103)

@@ -115,7 +115,19 @@ def test_other_progress_in_the_page_equals_the_forecast_command(browser_page, tr
         page.select_option("#preset", label=name)
         got = rows(page.evaluate("EXPLORER.quantilesCsv()"))
         assert got == {k: v for k, v in want.items() if k[0] == name}, name
-    page.select_option("#variant", value="0")
+    # the exported scenario carries the trend: forecast on it gives the page's numbers
+    page.select_option("#preset", label="generations-continue")
+    bench = page.eval_on_selector("#benchmark", "s => s.options[s.selectedIndex].dataset.name")
+    toml = page.evaluate("EXPLORER.scenarioToml()")
+    assert "[other]\ntrend_share = 1\n" in toml
+    (tmp_path / "mine.toml").write_text(toml)
+    res = run(["forecast", "--fit", str(trend_run), "--scenarios", str(tmp_path / "mine.toml"), "--out",
+               str(tmp_path / "fc2"), "--seed", SEED, "--param-draws", DRAWS, "--allow-unconverged"])
+    assert res.exit_code == 0, res.output
+    assert rows((tmp_path / "fc2" / "arrival_quantiles.csv").read_text()) == rows(page.evaluate("EXPLORER.quantilesCsv()"))
+    page.select_option("#variant", value="0")  # no trend there: the reference preset, the same benchmark
+    assert page.eval_on_selector("#preset", "s => s.options[s.selectedIndex].textContent") == "rl-to-parity"
+    assert page.eval_on_selector("#benchmark", "s => s.options[s.selectedIndex].dataset.name") == bench
     assert not log["errors"], log["errors"]
     # the trend moves dates: generations-continue differs from rl-stalls only by its trend share
     assert {k[1:]: v for k, v in want.items() if k[0] == "generations-continue"} != \
@@ -248,6 +260,19 @@ def test_controls_are_labelled_and_reachable_by_keyboard(browser_page):
     page.keyboard.press("Space")
     assert page.locator("#r-inference-max_tokens_multiple-value").count() == 0
     assert "inference.max_tokens_multiple" not in page.evaluate("EXPLORER.settings")
+    assert not log["errors"], log["errors"]
+
+
+def test_invalid_settings_are_said_and_never_exported(browser_page):
+    page, log = browser_page
+    page.select_option("#variant", value="0")
+    page.select_option("#preset", label="rl-to-parity")
+    page.fill("#n-rl-growth_per_year-low", "30")  # above high = 20
+    page.dispatch_event("#n-rl-growth_per_year-low", "change")
+    assert "low must be < high" in page.inner_text("#problems")
+    assert page.is_disabled("#export-toml") and page.is_disabled("#export-csv")
+    page.click("#reset")
+    assert page.inner_text("#problems") == "" and not page.is_disabled("#export-csv")
     assert not log["errors"], log["errors"]
 
 

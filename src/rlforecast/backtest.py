@@ -16,7 +16,7 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import expit
 
-from rlforecast.errors import InputError
+from rlforecast.errors import InputError, Problem
 from rlforecast.io import write_set
 from rlforecast.scenarios import tables
 
@@ -264,7 +264,8 @@ def arrival_outcomes(df: pd.DataFrame, cutoff: str, levels: dict[str, tuple[floa
 
 def score_arrivals(hist: np.ndarray, reached: bool, arrival: int, start: int, last: int) -> dict:
     """Scores of one arrival histogram (months from ``start``; last bin = never) against the outcome by month
-    ``last`` (absolute months). Log score: minus the log probability of the outcome, clipped to
+    ``last`` (absolute months). ``before_q10`` / ``after_q90``: 1 or 0, or NaN where an arrival after
+    ``last`` could fall either side of the quantile. Log score: minus the log probability of the outcome, clipped to
     ``[LOG_FLOOR, 1 - LOG_FLOOR]`` so that a forecast that gave the outcome no draw (or persistence) scores
     -log(LOG_FLOOR) = 6.9 instead of infinity."""
     n = hist.sum()
@@ -278,9 +279,10 @@ def score_arrivals(hist: np.ndarray, reached: bool, arrival: int, start: int, la
     if reached:
         m = arrival - start
         out["pit"] = float((cdf[m - 1] if m > 0 else 0.0) + cdf[m]) / 2
-        out["before_q10"], out["after_q90"] = m < q10, m > q90
-    else:  # not reached by the last month: after q90 when 90% of the forecast had arrived by then
-        out["before_q10"], out["after_q90"] = False, q90 <= m_last
+        out["before_q10"], out["after_q90"] = float(m < q10), float(m > q90)
+    else:  # not reached by the last month (the arrival, if any, is later): known only against quantiles by then
+        out["before_q10"] = 0.0 if q10 <= m_last else np.nan
+        out["after_q90"] = 1.0 if q90 <= m_last else np.nan
     return out
 
 
@@ -336,6 +338,9 @@ def arrival_split(train, outcomes, run_path, scenarios_path, thresholds_path, cu
     fc = compute_forecast(run_path, scenarios_path, thresholds_path=thresholds_path, seed=seed,
                           param_draws=param_draws, allow_unconverged=True, command="backtest", start=start)
     s0, n_months = fc.start_month, fc.n_months
+    if s0 + n_months <= int(outcomes["last"].max()):
+        raise InputError.at(fc.scenarios[0].path, f"the horizon {fc.horizon} ends before the last date with data: "
+                            "the backtest needs forecasts that reach it", key="horizon")
     rng = np.random.default_rng(seed)
     rows = []
     for o in outcomes.itertuples():
@@ -371,6 +376,13 @@ def arrival_backtest(df, spec, spec_text, cutoffs, scenarios_path, thresholds_pa
     from rlforecast.scenarios.forecast import DEFAULT_THRESHOLDS
     from rlforecast.scenarios.spec import read_thresholds
 
+    from rlforecast.scenarios.spec import load_scenarios
+
+    dated = [Problem(sc.path, "a scenario with its own start cannot be backtested: each forecast starts at its "
+                              "cutoff (remove `start`)", key="start")
+             for sc in load_scenarios(scenarios_path) if sc.start is not None]
+    if dated:
+        raise InputError(dated)
     used, _ = select_rows(df, spec["model"]["include_non_reasoning"])
     thresholds_path = thresholds_path or DEFAULT_THRESHOLDS
     levels, _ = read_thresholds(thresholds_path, sorted(set(used["benchmark"])))
@@ -400,7 +412,7 @@ def arrival_backtest(df, spec, spec_text, cutoffs, scenarios_path, thresholds_pa
 
 def summarise_arrivals(cells: pd.DataFrame) -> pd.DataFrame:
     """Per split and method, over all cells and per benchmark: Brier, log score, shares of observed arrivals
-    before the 10% / after the 90% quantile."""
+    before the 10% / after the 90% quantile (over the cells where that is known)."""
     agg = {"n": ("brier", "size"), "reached": ("reached", "mean"), "p_reached": ("p_reached", "mean"),
            "brier": ("brier", "mean"), "log_score": ("log_score", "mean"), "before_q10": ("before_q10", "mean"),
            "after_q90": ("after_q90", "mean")}

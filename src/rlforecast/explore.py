@@ -80,11 +80,6 @@ GROUPS = (  # fieldsets of the page: (title, keys, optional); optional groups ar
 )
 
 
-def _js_number(x: float) -> str:
-    """JavaScript's ``String(x)`` of a float in (0, 1]: the shortest round-trip digits, "1" for 1.0."""
-    return str(int(x)) if float(x).is_integer() else repr(float(x))
-
-
 def _f64(x) -> str:
     """Little-endian float64 bytes, base64: exact numbers, a third of the size of decimal JSON."""
     return base64.b64encode(np.ascontiguousarray(x, dtype="<f8").tobytes()).decode("ascii")
@@ -149,16 +144,19 @@ def explorer_payload(fit_paths, scenarios_path, thresholds_path=None, seed=1, dr
     if draws < 2:
         raise InputError.at("--draws", f"must be at least 2 draws, got {draws}")
     scenarios = load_scenarios(scenarios_path)
+    scenarios_have_start = scenarios[0].start is not None
     runs = [load_run(p, allow_unconverged=allow_unconverged) for p in fit_paths]
     scenarios = with_start(scenarios, start or max(forecast_date(r) for r in runs))
     first = scenarios[0]
     variants = [_variant(p, r, scenarios, first.start, draws) for p, r in zip(fit_paths, runs)]
     names = [v["name"] for v in variants]
-    for v in variants:  # same model id twice (e.g. two data sets): tell them apart by file name
+    for v in variants:  # same model id twice (e.g. two data sets): tell them apart by path
         if names.count(v["name"]) > 1:
-            v["name"] = f"{v['name']} ({Path(v['fit']).name})"
-    if len({v["name"] for v in variants}) < len(variants):
-        raise InputError([Problem(p, "the same run file is given twice", key="--fit") for p in fit_paths])
+            v["name"] = f"{v['name']} ({v['fit']})"
+    seen = [v["name"] for v in variants]
+    twice = sorted({p for p, name in zip(fit_paths, seen) if seen.count(name) > 1})
+    if twice:
+        raise InputError([Problem(p, "this run file is given twice", key="--fit") for p in twice])
     benchmarks = sorted({b for v in variants for b in v["benchmarks"]})
     thresholds_path = thresholds_path or DEFAULT_THRESHOLDS
     levels, sourced = read_thresholds(thresholds_path, benchmarks)
@@ -170,6 +168,7 @@ def explorer_payload(fit_paths, scenarios_path, thresholds_path=None, seed=1, dr
         "seed": seed,
         "n_draws": draws,
         "start": first.start.isoformat(),
+        "start_explicit": start is not None or scenarios_have_start,
         "start_month": first.start_month,
         "horizon": first.horizon,
         "n_months": first.n_months,
@@ -185,11 +184,12 @@ def explorer_payload(fit_paths, scenarios_path, thresholds_path=None, seed=1, dr
         "uniforms": {k: _f64(uniforms[k]) for k in keys},
         "normals": {k: _f64(ndtri(uniforms[k])) for k in keys},
         "levels": {b: list(levels[b]) for b in benchmarks},
-        "sourced": {b: {_js_number(lv): {"label": x.label, "source": x.source, "note": x.note} for lv, x in per.items()}
+        "sourced": {b: [{"level": lv, "label": x.label, "source": x.source, "note": x.note} for lv, x in per.items()]
                     for b, per in sourced.items()},
         "thresholds": {"path": str(thresholds_path), "sha256": sha256_file(thresholds_path)},
         "presets": [{"name": sc.name, "description": sc.description, "path": sc.path, "sha256": sha256_file(sc.path),
-                     "values": sc.values, "needs_progress": any(k in sc.values for k in OTHER_KEYS)}
+                     "values": sc.values, "anchors": sc.anchors,
+                     "needs_progress": any(k in sc.values for k in OTHER_KEYS)}
                     for sc in scenarios],
         "variants": variants,
     }

@@ -184,10 +184,16 @@ const EXPLORER = (() => {
   const variant = () => variants[Number($("variant").value)];
   const yearText = (abs) => (abs / 12).toFixed(4);
   const monthText = (abs) => `${MONTHS[abs % 12]} ${Math.floor(abs / 12)}`;
-  const pct = (p) => `${(100 * p).toFixed(0)}%`;
+  const pct = (p) => {  // tables._pct: "<1%" / ">99%" near the ends, halves rounded to even as Python does
+    if (p > 0 && p < 0.005) return "<1%";
+    if (p > 0.995 && p < 1) return ">99%";
+    const x = 100 * p, f = Math.floor(x);
+    return `${x - f === 0.5 ? (f % 2 === 0 ? f : f + 1) : Math.round(x)}%`;
+  };
   const sig3 = (x) => Number(x.toPrecision(3));
 
-  function meaning(bench, thr) { return ((P.sourced[bench] || {})[String(thr)] || {}).label || ""; }
+  function sourcedLevel(bench, thr) { return (P.sourced[bench] || []).find((x) => x.level === thr); }
+  function meaning(bench, thr) { return (sourcedLevel(bench, thr) || {}).label || ""; }
   function levelText(bench, thr) { const m = meaning(bench, thr); return m ? `${thr} (${m})` : String(thr); }
   function levelsOf(v) { return v.benchmarks.map((b) => P.levels[b]); }
   function met(v, j, thr) { return thr <= v.best_accuracy[j]; }
@@ -319,7 +325,8 @@ const EXPLORER = (() => {
   function update() {
     const issues = problems(settings);
     $("problems").textContent = issues.join("; ");
-    if (issues.length) { $("status").textContent = "Settings not valid: nothing recomputed."; return; }
+    for (const id of ["export-toml", "export-csv"]) $(id).disabled = issues.length > 0;  // never export stale numbers
+    if (issues.length) { $("status").textContent = "Settings not valid: nothing recomputed, nothing to export."; return; }
     current = compute(settings, variant().preset_state[presetIndex]);
     render();
     $("status").textContent = `Recomputed ${P.n_draws} draws x ${variant().benchmarks.length} benchmarks in ${current.ms.toFixed(1)} ms.`;
@@ -336,23 +343,26 @@ const EXPLORER = (() => {
     update();
   }
 
-  function renderBenchmarks() {
-    const v = variant(), sel = $("benchmark"), keep = sel.value;
+  function renderBenchmarks() {  // keeps the benchmark chosen (by name) when it is still there
+    const v = variant(), sel = $("benchmark");
+    const keep = sel.selectedIndex >= 0 ? sel.options[sel.selectedIndex].dataset.name : null;
     sel.replaceChildren();
     const order = v.benchmarks.map((b, j) => ({ b, j, open: P.levels[b].some((thr) => !met(v, j, thr)) }))
       .sort((x, y) => (y.open - x.open) || x.b.localeCompare(y.b));
-    for (const { b, j, open } of order) sel.append(el("option", { value: String(j) }, open ? b : `${b} (every threshold met)`));
+    for (const { b, j, open } of order) sel.append(el("option", { value: String(j), "data-name": b }, open ? b : `${b} (every threshold met)`));
     const again = order.find((o) => o.b === keep);
     sel.value = again ? String(again.j) : String(order[0].j);
   }
 
-  function renderThresholds() {
-    const v = variant(), j = Number($("benchmark").value), sel = $("threshold"), keep = sel.value;
+  function renderThresholds() {  // keeps the level chosen (by value) when the benchmark has it
+    const v = variant(), j = Number($("benchmark").value), sel = $("threshold");
+    const keep = sel.selectedIndex >= 0 ? Number(sel.options[sel.selectedIndex].dataset.level) : null;
     sel.replaceChildren();
-    P.levels[v.benchmarks[j]].forEach((thr, k) => sel.append(el("option", { value: String(k) },
+    P.levels[v.benchmarks[j]].forEach((thr, k) => sel.append(el("option", { value: String(k), "data-level": String(thr) },
       `${levelText(v.benchmarks[j], thr)}${met(v, j, thr) ? ": met" : ""}`)));
     const firstOpen = P.levels[v.benchmarks[j]].findIndex((thr) => !met(v, j, thr));
-    sel.value = keep && Number(keep) < sel.options.length ? keep : String(Math.max(firstOpen, 0));
+    const again = P.levels[v.benchmarks[j]].indexOf(keep);
+    sel.value = String(again >= 0 ? again : Math.max(firstOpen, 0));
   }
 
   function cell(text, attrs = {}) { return el("td", attrs, text); }
@@ -396,8 +406,8 @@ const EXPLORER = (() => {
       row.append(cell(pct(never), { "data-p": RLF.fmtG(never) }));
       body.append(row);
     });
-    const notes = Object.entries(P.sourced[bench] || {}).map(([lv, x]) =>
-      `${lv} = ${x.label}: ${x.source}${x.note ? ` (${x.note})` : ""}.`);
+    const notes = (P.sourced[bench] || []).map((x) =>
+      `${x.level} = ${x.label}: ${x.source}${x.note ? ` (${x.note})` : ""}.`);
     $("sources").textContent = notes.length ? `Published human baselines: ${notes.join(" ")}` : "";
     renderOverview(v);
     drawFigures(v, j);
@@ -465,12 +475,18 @@ const EXPLORER = (() => {
     const lines = [`# written by the rlforecast explorer from the preset ${preset.name} (${preset.path})`,
                    `name = ${JSON.stringify(scenarioName())}`,
                    `description = ${JSON.stringify(`explorer settings starting from ${preset.name}: ${preset.description}`)}`,
+                   ...(P.start_explicit ? [`start = ${P.start}`] : []),
                    `horizon = ${P.horizon}`];
-    for (const section of ["rl", "training", "inference"]) {
+    for (const section of ["rl", "training", "inference", "other"]) {
       const keys = Object.keys(settings).filter((k) => k.startsWith(section + ".")).sort();
       if (!keys.length) continue;
       lines.push("", `[${section}]`);
       for (const k of keys) lines.push(`${k.slice(section.length + 1)} = ${tomlValue(settings[k])}`);
+    }
+    const anchors = Object.entries(preset.anchors);
+    if (anchors.length) {
+      lines.push("", "[anchor]");
+      for (const [b, m] of anchors) lines.push(`${JSON.stringify(b)} = ${JSON.stringify(m)}`);
     }
     return lines.join("\n") + "\n";
   }
@@ -480,10 +496,14 @@ const EXPLORER = (() => {
     v.benchmarks.forEach((b, j) => P.levels[b].forEach((thr, k) => {
       for (const q of P.quantiles) {
         const m = RLF.quantileMonth(current.sorted[j][k], q);
-        rows.push([name, b, RLF.fmtG(thr), RLF.fmtG(q), m < P.n_months ? yearText(P.start_month + m) : ""].join(","));
+        rows.push([name, b, RLF.fmtG(thr), RLF.fmtG(q), m < P.n_months ? yearText(P.start_month + m) : ""].map(csvField).join(","));
       }
     }));
     return rows.join("\n") + "\n";
+  }
+
+  function csvField(x) {  // quoted as Python's csv writer quotes (only when needed)
+    return /[",\n\r]/.test(x) ? `"${x.replace(/"/g, '""')}"` : x;
   }
 
   function download(text, name, type) {
@@ -494,6 +514,17 @@ const EXPLORER = (() => {
   }
 
   // ---------------------------------------------------------------------------------------- start
+  function switchVariant() {  // the reader's settings stay; other progress goes when the fit has no trend
+    markPresets();
+    renderBenchmarks();
+    renderThresholds();
+    if (P.presets[presetIndex].needs_progress && !variant().progress) { selectPreset(reference()); return; }
+    if (!variant().progress) for (const k of Object.keys(settings)) if (k.startsWith("other.")) delete settings[k];
+    presetResult = compute(clone(P.presets[presetIndex].values), variant().preset_state[presetIndex]);
+    renderGroups();
+    update();
+  }
+
   function reference() {
     const i = P.presets.findIndex((p) => p.name === "rl-to-parity" && !(p.needs_progress && !variant().progress));
     return i >= 0 ? i : Math.max(P.presets.findIndex((p) => !p.needs_progress || variant().progress), 0);
@@ -514,7 +545,7 @@ const EXPLORER = (() => {
     $("summary").textContent = `Forecast from ${P.start} to the end of ${P.horizon}; ${P.n_draws} joint draws (posterior x ` +
       `scenario parameters, seed ${P.seed}); rlforecast ${P.package_version}. Fits: ` +
       variants.map((v) => `${v.name} (${v.fit}, sha256 ${v.sha256.slice(0, 12)}, diagnostics ${v.converged ? "passed" : "FAILED"})`).join("; ") + ".";
-    sel.addEventListener("change", () => { markPresets(); renderBenchmarks(); renderThresholds(); selectPreset(presetIndex); });
+    sel.addEventListener("change", switchVariant);
     $("preset").addEventListener("change", () => selectPreset(Number($("preset").value)));
     $("benchmark").addEventListener("change", () => { renderThresholds(); render(); });
     $("threshold").addEventListener("change", () => render());

@@ -20,7 +20,7 @@ from rlforecast.io import json_default, sha256_file, write_set
 from rlforecast.scenarios import figures, tables
 from rlforecast.scenarios.propagate import (accuracy_paths, arrival_counts, carried, compute_paths, draw_params,
                                             driver_counts)
-from rlforecast.scenarios.spec import Scenario, load_scenarios, read_thresholds, with_start
+from rlforecast.scenarios.spec import Scenario, level_key, load_scenarios, read_thresholds, with_start
 
 DEFAULT_THRESHOLDS = Path(__file__).resolve().parents[3] / "data" / "thresholds.toml"
 DEFAULT_REFERENCE = "rl-to-parity"
@@ -183,7 +183,7 @@ def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, par
     lags = anchor_lags(state, first.start)
     state = carried(state, params, lags)
     counts = arrival_counts(state, params, requested, n_months, reference=reference, scheduler=scheduler)
-    drivers = driver_counts(state, params, requested, n_months, scheduler=scheduler)
+    drivers = driver_counts(state, params, requested, n_months, counts.arrivals, scheduler=scheduler)
 
     prov = {
         "command": command,
@@ -202,7 +202,7 @@ def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, par
                        "description": sc.description} for sc in scenarios],
         "thresholds": {"path": str(thresholds_path), "sha256": sha256_file(thresholds_path),
                        "levels": {b: list(lv) for b, lv in levels.items()},
-                       "sourced": {b: {_num_key(lv): {"label": x.label, "source": x.source, "note": x.note}
+                       "sourced": {b: {level_key(lv): {"label": x.label, "source": x.source, "note": x.note}
                                        for lv, x in per.items()} for b, per in sourced.items()}},
         "quantiles": list(tables.QUANTILES),
     }
@@ -210,10 +210,6 @@ def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, par
                     observed=best_observed(run), requested=requested,
                     state=state, params=params, counts=counts, drivers=drivers, provenance=prov, start_month=start_month,
                     horizon=horizon, n_months=n_months)
-
-
-def _num_key(level: float) -> str:
-    return f"{level:g}"
 
 
 def _lag_table(lags: xr.DataArray) -> dict:
@@ -237,7 +233,7 @@ def forecast_files(fc: Forecast) -> dict[str, bytes | str]:
         "arrival_cdf.csv": tables.csv_text(tables.CDF_COLUMNS,
                                            tables.cdf_rows(counts, requested, start_month, horizon)),
         "scenario_diff.csv": tables.csv_text(tables.DIFF_COLUMNS, tables.diff_rows(counts, requested)),
-        "drivers.csv": tables.csv_text(tables.DRIVER_COLUMNS, tables.driver_rows(fc.drivers, requested, start_month)),
+        "drivers.csv": tables.csv_text(tables.DRIVER_COLUMNS, tables.driver_rows(fc.drivers, requested, start_month, horizon)),
     }
     header, rows = fc.policy_table()
     files["policy_table.md"] = tables.markdown(title, header, rows, footer)

@@ -111,8 +111,8 @@ def accuracy_paths(state: xr.Dataset, paths: xr.Dataset) -> xr.DataArray:
 
 def _chunk_counts(state, params, thresholds, n_months, reference):
     months = arrival_months(state, compute_paths(params, n_months), thresholds).values
-    return (kernels.count_months(np.moveaxis(months, 1, 0), n_months),
-            kernels.count_differences(months, reference, n_months))
+    counts = kernels.count_months(np.moveaxis(months, 1, 0), n_months)
+    return (counts,) if reference is None else (counts, kernels.count_differences(months, reference, n_months))
 
 
 def _add(parts):
@@ -120,7 +120,8 @@ def _add(parts):
 
 
 def arrival_counts(state: xr.Dataset, params: xr.Dataset, thresholds: xr.DataArray, n_months: int, *,
-                   reference: int = 0, chunk_samples: int | None = None, scheduler: str | None = None) -> xr.Dataset:
+                   reference: int = 0, chunk_samples: int | None = None, scheduler: str | None = None,
+                   differences: bool = True) -> xr.Dataset:
     """Exact histograms of arrival months, propagated in sample chunks through Dask.
 
     Returns ``arrivals`` (scenario, benchmark, threshold, month; month ``n_months`` = never) and, against
@@ -128,25 +129,28 @@ def arrival_counts(state: xr.Dataset, params: xr.Dataset, thresholds: xr.DataArr
     arrive, and ``only_scenario``, ``only_reference``, ``neither`` counts. ``chunk_samples`` draws per task
     (default ``CHUNK_SAMPLES``); ``scheduler``: address of a
     dask.distributed scheduler; default: threads in this process. Integer counts make the result identical
-    whatever the chunking or scheduler.
+    whatever the chunking or scheduler. ``differences=False``: the arrival histograms only.
     """
     n, chunk_samples = state.sizes["sample"], chunk_samples or CHUNK_SAMPLES
     parts = [dask.delayed(_chunk_counts)(state.isel(sample=slice(i, i + chunk_samples)),
                                          params.isel(sample=slice(i, i + chunk_samples)),
-                                         thresholds, n_months, reference)
+                                         thresholds, n_months, reference if differences else None)
              for i in range(0, n, chunk_samples)]
     total = dask.delayed(_add)(parts)
     if scheduler is None:
-        arrivals, outcomes = total.compute(scheduler="threads")
+        arrivals, *outcomes = total.compute(scheduler="threads")
     else:
         from distributed import Client
 
         with Client(scheduler) as client:
-            arrivals, outcomes = client.compute(total).result()
+            arrivals, *outcomes = client.compute(total).result()
     cells = ("scenario", "benchmark", "threshold")
     coords = {"scenario": params.scenario.values, "benchmark": state.benchmark.values,
               "threshold": thresholds.threshold.values}
-    lag = n_months - 1
+    if not differences:
+        return xr.Dataset({"arrivals": (cells + ("month",), arrivals)},
+                          coords={**coords, "month": np.arange(n_months + 1)}, attrs={"n_samples": n})
+    lag, outcomes = n_months - 1, outcomes[0]
     return xr.Dataset(
         {
             "arrivals": (cells + ("month",), arrivals),
@@ -177,10 +181,12 @@ def counterfactuals(params: xr.Dataset, other: bool) -> dict[str, xr.Dataset]:
 
 
 def driver_counts(state: xr.Dataset, params: xr.Dataset, thresholds: xr.DataArray, n_months: int,
-                  scheduler: str | None = None) -> xr.DataArray:
+                  arrivals: xr.DataArray, scheduler: str | None = None) -> xr.DataArray:
     """Arrival histograms (drivers, scenario, benchmark, threshold, month) of every counterfactual of
-    :func:`counterfactuals` on the carried ``state``, with the same draws (``all``: nothing switched off)."""
+    :func:`counterfactuals` on the carried ``state``, with the same draws; ``arrivals``: the histograms with
+    every driver (``all``), already computed."""
     other = time_slope(state, params) is not None and bool((params.trend_share > 0).any())
-    runs = {"all": params, **counterfactuals(params, other)}
-    hists = [arrival_counts(state, p, thresholds, n_months, scheduler=scheduler).arrivals for p in runs.values()]
-    return xr.concat(hists, dim=xr.DataArray(list(runs), dims="drivers", name="drivers"))
+    runs = counterfactuals(params, other)
+    hists = [arrivals] + [arrival_counts(state, p, thresholds, n_months, scheduler=scheduler, differences=False).arrivals
+                          for p in runs.values()]
+    return xr.concat(hists, dim=xr.DataArray(["all", *runs], dims="drivers", name="drivers"))

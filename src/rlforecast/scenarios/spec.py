@@ -473,6 +473,11 @@ def read_thresholds(path, benchmarks) -> tuple[dict[str, tuple[float, ...]], dic
             continue
         out[bench] = levels(f"benchmarks.{bench}", value)
     sourced = _sourced_levels(doc.get("sourced", {}), path, problems)
+    known = set(benchmarks) | set(_curated_benchmarks())
+    for bench in sourced:  # levels of benchmarks this fit lacks are skipped, misspelled ones are not
+        if bench not in known:
+            problems.append(Problem(path, f"unknown benchmark; {_hint(bench, sorted(known)).split('; ', 1)[1]}",
+                                    key=f"sourced.{bench}"))
     missing = [b for b in benchmarks if b not in listed]
     if missing and default_levels is None and not problems:
         problems.append(Problem(path, f"missing [default] levels for benchmarks not listed: {', '.join(missing)}",
@@ -482,6 +487,17 @@ def read_thresholds(path, benchmarks) -> tuple[dict[str, tuple[float, ...]], dic
     sourced = {b: sourced[b] for b in benchmarks if b in sourced}
     merged = {b: tuple(sorted(set(out.get(b, default_levels)) | set(sourced.get(b, {})))) for b in benchmarks}
     return merged, sourced
+
+
+def _curated_benchmarks() -> list[str]:
+    from rlforecast.data.build import curation
+
+    return list(curation()["benchmarks"])
+
+
+def level_key(level: float) -> str:
+    """A threshold level as a key in JSON files: the shortest digits that read back as the same float."""
+    return repr(float(level))
 
 
 def _sourced_levels(table, path: str, problems: list[Problem]) -> dict[str, dict[float, SourcedLevel]]:

@@ -111,17 +111,18 @@ def _pct(p: float) -> str:
     return f"{100 * p:.0f}%"
 
 
-def driver_rows(hists: xr.DataArray, requested, start_month):
+def driver_rows(hists: xr.DataArray, requested, start_month, horizon):
     """Arrival summaries per scenario x benchmark x threshold under every driver counterfactual
-    (``propagate.driver_counts``): median and 80% interval years (empty: not by the horizon), P(by 2030)."""
+    (``propagate.driver_counts``): median and 80% interval years (empty: not by the horizon), P(by 2030)
+    (empty when the horizon ends before 2030)."""
     rows = []
     for sc, bench, thr in cells(hists.to_dataset(name="arrivals"), requested):
         for d in hists.drivers.values:
             hist = hists.sel(drivers=d, scenario=sc, benchmark=bench, threshold=thr).values
             years = [histogram_quantile(hist, q) for q in (0.5, 0.1, 0.9)]
             years = [_year(start_month + m) if m < hist.size - 1 else "" for m in years]
-            rows.append((sc, bench, _num(thr), str(d), *years, _num(p_by_end_of(hist, 2030, start_month)),
-                         _num(hist[-1] / hist.sum())))
+            p_2030 = _num(p_by_end_of(hist, 2030, start_month)) if horizon >= 2030 else ""
+            rows.append((sc, bench, _num(thr), str(d), *years, p_2030, _num(hist[-1] / hist.sum())))
     return rows
 
 
