@@ -26,6 +26,13 @@ START_HELP = ("First month of the forecast, YYYY-MM-01, for scenarios without a 
               "date, the month of the fit's latest release); each frontier is carried from its anchor's date to it.")
 
 
+SCENARIOS = click.option("--scenarios", "scenarios_path", required=True, multiple=True, type=click.Path(),
+                         help="Scenario TOML file or folder (repeatable: e.g. data/scenarios and "
+                              "data/scenarios/with-progress).")
+THRESHOLDS = click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False), default=None,
+                          help="Threshold TOML (default: data/thresholds.toml).")
+
+
 def _start(text):
     from rlforecast.scenarios.spec import parse_start
 
@@ -211,11 +218,9 @@ def compare(runs, out_path):
 
 @main.command()
 @click.option("--fit", "fit_path", required=True, type=click.Path(dir_okay=False))
-@click.option("--scenarios", "scenarios_path", required=True, multiple=True, type=click.Path(),
-              help="Scenario TOML file or folder (repeatable: e.g. data/scenarios and data/scenarios/with-progress).")
+@SCENARIOS
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False), default=None,
-              help="Threshold TOML (default: data/thresholds.toml shipped with the package data).")
+@THRESHOLDS
 @click.option("--seed", default=1, show_default=True, type=SEED)
 @click.option("--param-draws", type=int, default=None, help="Scenario-parameter draws (default: one per posterior draw).")
 @click.option("--scheduler", default=None, help="dask.distributed scheduler address; default runs in process.")
@@ -235,11 +240,9 @@ def forecast(fit_path, scenarios_path, out_dir, thresholds_path, seed, param_dra
 @main.command()
 @click.option("--fit", "fit_paths", required=True, multiple=True, type=click.Path(dir_okay=False),
               help="Run file; repeat once per model variant (variants get equal weight).")
-@click.option("--scenarios", "scenarios_path", required=True, multiple=True, type=click.Path(),
-              help="Scenario TOML file or folder (repeatable: e.g. data/scenarios and data/scenarios/with-progress).")
+@SCENARIOS
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for budget.csv/md/png.")
-@click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False), default=None,
-              help="Threshold TOML (default: data/thresholds.toml).")
+@THRESHOLDS
 @click.option("--seed", default=1, show_default=True, type=SEED)
 @click.option("--posterior-draws", default=300, show_default=True, type=int, help="Posterior draws per variant (thinned).")
 @click.option("--param-draws", default=300, show_default=True, type=int, help="Scenario-parameter draws, crossed with every posterior draw.")
@@ -265,8 +268,7 @@ def budget(fit_paths, scenarios_path, out_dir, thresholds_path, seed, posterior_
 @click.option("--scenarios", "scenarios_path", default=None, type=click.Path(),
               help="Scenario TOML file or folder the medians are compared under (default: data/scenarios).")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="Also write the shifts as CSV.")
-@click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False), default=None,
-              help="Threshold TOML (default: data/thresholds.toml).")
+@THRESHOLDS
 @click.option("--seed", default=1, show_default=True, type=SEED, help="Forecast seed (the refit keeps the run's seed).")
 @click.option("--param-draws", type=int, default=None, help="Scenario-parameter draws (default: one per posterior draw).")
 @click.option("--sampler", type=click.Choice(["nutpie", "pymc"]), default=None, help="Default: the run's sampler.")
@@ -336,13 +338,11 @@ def backtest(data_path, model_path, out_dir, cutoffs, seed, draws, tune, chains,
 
 @main.command()
 @click.option("--fit", "fit_path", required=True, type=click.Path(dir_okay=False), help="Run file to report on.")
-@click.option("--scenarios", "scenarios_path", required=True, multiple=True, type=click.Path(),
-              help="Scenario TOML file or folder (repeatable: e.g. data/scenarios and data/scenarios/with-progress).")
+@SCENARIOS
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="HTML file to write.")
 @click.option("--variant", "variant_paths", multiple=True, type=click.Path(dir_okay=False),
               help="Another fitted model variant for the uncertainty budget (repeatable).")
-@click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False), default=None,
-              help="Threshold TOML (default: data/thresholds.toml).")
+@THRESHOLDS
 @click.option("--seed", default=1, show_default=True, type=SEED)
 @click.option("--param-draws", type=click.IntRange(min=1), default=None,
               help="Scenario-parameter draws of the forecast (default: one per posterior draw).")
@@ -367,11 +367,9 @@ def report(fit_path, scenarios_path, out_path, variant_paths, thresholds_path, s
 @main.command()
 @click.option("--fit", "fit_paths", required=True, multiple=True, type=click.Path(dir_okay=False),
               help="Run file; repeat once per model variant (the page lets the reader choose).")
-@click.option("--scenarios", "scenarios_path", required=True, multiple=True, type=click.Path(),
-              help="Scenario TOML file or folder, the presets (repeatable).")
+@SCENARIOS
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="HTML file to write.")
-@click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False), default=None,
-              help="Threshold TOML (default: data/thresholds.toml).")
+@THRESHOLDS
 @click.option("--seed", default=1, show_default=True, type=SEED, help="Seed of the scenario-parameter draws (as forecast's).")
 @click.option("--draws", default=500, show_default=True, type=click.IntRange(min=2),
               help="Joint draws embedded (posterior evenly thinned, as forecast --param-draws).")
