@@ -111,10 +111,27 @@ def test_other_progress_in_the_page_equals_the_forecast_command(browser_page, tr
     assert page.locator("#use-7").count() == 0  # no other-progress controls either
     page.select_option("#variant", value="1")
     assert page.locator("#use-7").count() == 1
+    policy = [[c.strip() for c in line.split("|")[1:-1]]
+              for line in (tmp_path / "fc" / "policy_table.md").read_text().splitlines() if line.startswith("| ")]
+    header, table = policy[0], {tuple(r[:3]): r for r in policy[1:]}
+    checked = 0
     for name in ("generations-continue", "rl-to-parity"):
         page.select_option("#preset", label=name)
         got = rows(page.evaluate("EXPLORER.quantilesCsv()"))
         assert got == {k: v for k, v in want.items() if k[0] == name}, name
+        # "earlier by" each driver: the policy table's counterfactuals, on the same draws
+        bench = page.eval_on_selector("#benchmark", "s => s.options[s.selectedIndex].dataset.name")
+        for row in page.locator("#quantile-table tbody tr:not(.met)").all():
+            level = row.locator("th").get_attribute("data-level")
+            mine = {d: row.locator(f"td[data-driver={d}]").inner_text() for d in ("rl", "inference", "other")
+                    if row.locator(f"td[data-driver={d}]").count()}
+            theirs = table[(name, bench, level)]
+            assert mine == {d: theirs[header.index(f"earlier by {label}")] for d, label in
+                            (("rl", "RL compute"), ("inference", "inference compute"), ("other", "other progress"))
+                            if d in mine}, (name, level)
+            assert ("other" in mine) == (name == "generations-continue")
+            checked += 1
+    assert checked >= 2
     # the exported scenario carries the trend: forecast on it gives the page's numbers
     page.select_option("#preset", label="generations-continue")
     bench = page.eval_on_selector("#benchmark", "s => s.options[s.selectedIndex].dataset.name")

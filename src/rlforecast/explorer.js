@@ -82,22 +82,25 @@ const RLF = (() => {
   }
 
   // Arrival months: result[j][k] is an Int32Array over draws for benchmark j and its k-th level. Other
-  // progress (fits with a progress term): c = trend share x progress rate, logits per year.
-  function arrivals(state, floors, levels, pp, nMonths) {
+  // progress (fits with a progress term): c = trend share x progress rate, logits per year. ``after``: the
+  // coefficients after the start when they differ from ``pp`` (driver counterfactuals, propagate.driver_counts:
+  // the carry to the start is history and keeps ``pp``).
+  function arrivals(state, floors, levels, pp, nMonths, after = pp) {
     const n = pp.rl_growth.length, nb = floors.length;
     const rl = new Float64Array(nMonths), inf = new Float64Array(nMonths);
     const out = levels.map((lv) => lv.map(() => new Int32Array(n)));
     for (let i = 0; i < n; i++) {
       for (let m = 0; m < nMonths; m++) {
         const t = m / 12.0;
-        rl[m] = rlPath(t, pp.rl_growth[i], pp.training_growth[i], pp.cap_headroom[i], pp.training_headroom[i]);
-        inf[m] = inferencePath(t, pp.token_growth[i], pp.budget_headroom[i], pp.budget_growth[i], pp.max_multiple[i]);
+        rl[m] = rlPath(t, after.rl_growth[i], after.training_growth[i], after.cap_headroom[i], after.training_headroom[i]);
+        inf[m] = inferencePath(t, after.token_growth[i], after.budget_headroom[i], after.budget_growth[i], after.max_multiple[i]);
       }
       for (let j = 0; j < nb; j++) {
         const a = state.slope_rl[j][i], b = state.slope_inf[j][i], lag = state.lag[j];
-        const c = state.progress_rate ? pp.trend_share[i] * state.progress_rate[j][i] : null;
+        const c0 = state.progress_rate ? pp.trend_share[i] * state.progress_rate[j][i] : null;
+        const c = state.progress_rate ? after.trend_share[i] * state.progress_rate[j][i] : null;
         let e0 = state.eta_anchor[j][i] + a * (pp.rl_growth[i] * lag) + b * (pp.token_growth[i] * lag);
-        if (c !== null) e0 = e0 + c * lag;
+        if (c0 !== null) e0 = e0 + c0 * lag;
         for (let k = 0; k < levels[j].length; k++) {
           const need = thresholdEta(levels[j][k], floors[j], state.ceiling[j][i]) - e0;
           out[j][k][i] = firstMonth(rl, inf, a, b, c, need, nMonths);
@@ -150,7 +153,20 @@ const RLF = (() => {
     return String(Number(x.toPrecision(6)));
   }
 
-  return { decode, transform, drawValues, pathParams, arrivals, firstMonth, quantileMonth, pByEnd, fmtG };
+  // tables.earlier_by: median months without a driver minus with every driver, as years to one decimal
+  // (halves to even, as Python formats them); ">x y" when without it the median is after the horizon.
+  function earlierBy(sortedAll, sortedWithout, nMonths) {
+    const mAll = quantileMonth(sortedAll, 0.5), mWo = quantileMonth(sortedWithout, 0.5);
+    if (mAll >= nMonths) return "";
+    const years = (months) => {
+      const num = months * 10, q = Math.floor(num / 12), r = num - 12 * q;
+      const tenths = 2 * r > 12 ? q + 1 : 2 * r < 12 ? q : q + (q % 2);
+      return (tenths / 10).toFixed(1);
+    };
+    return mWo >= nMonths ? `>${years(nMonths - mAll)} y` : `${years(mWo - mAll)} y`;
+  }
+
+  return { decode, transform, drawValues, pathParams, arrivals, firstMonth, quantileMonth, pByEnd, fmtG, earlierBy };
 })();
 
 // ------------------------------------------------------------------------------------------------ the page
@@ -198,13 +214,26 @@ const EXPLORER = (() => {
   function levelsOf(v) { return v.benchmarks.map((b) => P.levels[b]); }
   function met(v, j, thr) { return thr <= v.best_accuracy[j]; }
 
-  function compute(values, stateIndex) {
-    const v = variant();
+  const DRIVERS = { rl: ["RL compute", ["rl_growth"]], inference: ["inference compute", ["token_growth"]],
+                    other: ["other progress", ["trend_share"]] };
+
+  // Arrival months under ``values``; with ``drivers``, also with each driver switched off after the start.
+  function compute(values, stateIndex, drivers = false) {
+    const v = variant(), state = v.states[stateIndex];
     const t0 = performance.now();
     const pp = RLF.pathParams(RLF.drawValues(values, data), P.n_draws);
-    const months = RLF.arrivals(v.states[stateIndex], v.floor, levelsOf(v), pp, P.n_months);
-    const sorted = months.map((per) => per.map((m) => Int32Array.from(m).sort()));
-    return { months, sorted, ms: performance.now() - t0 };
+    const sortAll = (months) => months.map((per) => per.map((m) => Int32Array.from(m).sort()));
+    const sorted = sortAll(RLF.arrivals(state, v.floor, levelsOf(v), pp, P.n_months));
+    const without = {};
+    if (drivers) {
+      const active = ["rl", "inference", ...(v.progress && pp.trend_share.some((x) => x > 0) ? ["other"] : [])];
+      for (const d of active) {
+        const after = { ...pp };
+        for (const k of DRIVERS[d][1]) after[k] = pp[k].map((x) => x * 0.0);
+        without[d] = sortAll(RLF.arrivals(state, v.floor, levelsOf(v), pp, P.n_months, after));
+      }
+    }
+    return { sorted, without, ms: performance.now() - t0 };
   }
 
   // ---------------------------------------------------------------------------------------- controls
@@ -327,7 +356,7 @@ const EXPLORER = (() => {
     $("problems").textContent = issues.join("; ");
     for (const id of ["export-toml", "export-csv"]) $(id).disabled = issues.length > 0;  // never export stale numbers
     if (issues.length) { $("status").textContent = "Settings not valid: nothing recomputed, nothing to export."; return; }
-    current = compute(settings, variant().preset_state[presetIndex]);
+    current = compute(settings, variant().preset_state[presetIndex], true);
     render();
     $("status").textContent = `Recomputed ${P.n_draws} draws x ${variant().benchmarks.length} benchmarks in ${current.ms.toFixed(1)} ms.`;
   }
@@ -377,7 +406,9 @@ const EXPLORER = (() => {
     const levels = P.levels[bench], n = P.n_months;
     // quantile table
     const head = el("tr");
-    for (const h of ["threshold", "status", "median", "80% interval", ...P.policy_years.map((y) => `P(by ${y})`), `P(not by ${P.horizon})`])
+    const drivers = Object.keys(current.without);
+    for (const h of ["threshold", "status", "median", "80% interval", ...P.policy_years.map((y) => `P(by ${y})`),
+                     `P(not by ${P.horizon})`, ...drivers.map((d) => `earlier by ${DRIVERS[d][0]}`)])
       head.append(el("th", { scope: "col" }, h));
     $("quantile-table").tHead.replaceChildren(head);
     const body = $("quantile-table").tBodies[0];
@@ -388,7 +419,7 @@ const EXPLORER = (() => {
       if (met(v, j, thr)) {  // an observed fact, not a forecast
         row.append(cell("met at the forecast date"), cell(`observed ${sig3(v.best_accuracy[j])}`),
                    cell(`${v.best_model[j]}${v.best_date[j] ? `, ${v.best_date[j]}` : ""}`),
-                   ...P.policy_years.map(() => cell("met")), cell(""));
+                   ...P.policy_years.map(() => cell("met")), cell(""), ...drivers.map(() => cell("")));
         body.append(row);
         return;
       }
@@ -404,6 +435,7 @@ const EXPLORER = (() => {
         row.append(cell(pct(p), { "data-p": RLF.fmtG(p) }));
       }
       row.append(cell(pct(never), { "data-p": RLF.fmtG(never) }));
+      for (const d of drivers) row.append(cell(RLF.earlierBy(s, current.without[d][j][k], n), { "data-driver": d }));
       body.append(row);
     });
     const notes = (P.sourced[bench] || []).map((x) =>
