@@ -58,7 +58,22 @@ def _no_leftovers(folder: Path) -> None:
     assert not hidden, f"left behind in {folder}: {sorted(hidden)}"
 
 
+def _handlers_installed(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """Wait until the CLI has installed its signal handlers: the process catches SIGTERM (Python alone does not),
+    read from /proc. Without this a loaded machine can deliver the signal before the interpreter is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        caught = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
+        if caught >> (signal.SIGTERM - 1) & 1:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the CLI did not install its signal handlers")
+
+
 def _interrupted(proc: subprocess.Popen, signum: int, after_s: float, timeout: float = 60) -> tuple[int, str]:
+    """Send ``signum`` ``after_s`` seconds after the CLI is ready to handle it; its exit code and stderr."""
+    _handlers_installed(proc)
     time.sleep(after_s)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=timeout)
