@@ -87,9 +87,9 @@ def _f64(x) -> str:
 
 def _variant(fit_path, run, scenarios, start, n) -> dict:
     """One run file's frontier states (one per distinct set of scenario anchors), thinned to ``n`` draws."""
-    from rlforecast.fit import provenance, run_inputs
+    from rlforecast.fit import provenance
     from rlforecast.scenarios.forecast import resample, scenario_state
-    from rlforecast.scenarios.state import anchor_lags, frontier_rows
+    from rlforecast.scenarios.state import anchor_lags, best_observed
 
     prov = provenance(run)
     converged = bool(prov["diagnostics"]["passed"])  # load_run refused a failed fit unless allowed
@@ -113,7 +113,8 @@ def _variant(fit_path, run, scenarios, start, n) -> dict:
             "anchor_model": [str(v) for v in s.anchor_model.values],
             "anchor_date": [str(v) for v in s.anchor_date.values],
         })
-    best = frontier_rows(run_inputs(run)[0]).set_index("benchmark").loc[list(state.benchmark.values)]
+    best = best_observed(run)
+    benchmarks = [str(b) for b in state.benchmark.values]
     return {
         "name": str(prov.get("model_id") or Path(fit_path).stem),
         "fit": str(fit_path),
@@ -121,11 +122,11 @@ def _variant(fit_path, run, scenarios, start, n) -> dict:
         "converged": converged,
         "progress": "progress_rate" in state,
         "diagnostics": prov["diagnostics"],
-        "benchmarks": [str(b) for b in state.benchmark.values],
+        "benchmarks": benchmarks,
         "floor": [float(v) for v in state.floor.isel(scenario=0).values],
-        "best_accuracy": [float(v) for v in best["accuracy"]],
-        "best_model": [str(v) for v in best["model_id"]],
-        "best_date": [str(v) if isinstance(v, str) else "" for v in best["release_date"]],
+        "best_accuracy": [best[b][0] for b in benchmarks],
+        "best_model": [best[b][1] for b in benchmarks],
+        "best_date": [best[b][2] for b in benchmarks],
         "states": states,
         "preset_state": [index[k] for k in keys],
     }

@@ -32,7 +32,7 @@ def histogram_quantile(counts: np.ndarray, q: float) -> int:
     return int(np.searchsorted(np.cumsum(counts), rank))
 
 
-def cells(counts: xr.Dataset, requested: xr.DataArray):
+def cells(counts: xr.Dataset | xr.DataArray, requested: xr.DataArray):
     """(scenario, benchmark, threshold) in output order, requested thresholds only."""
     for sc in counts.scenario.values:
         for bench in counts.benchmark.values:
@@ -116,7 +116,7 @@ def driver_rows(hists: xr.DataArray, requested, start_month, horizon):
     (``propagate.driver_counts``): median and 80% interval years (empty: not by the horizon), P(by 2030)
     (empty when the horizon ends before 2030)."""
     rows = []
-    for sc, bench, thr in cells(hists.to_dataset(name="arrivals"), requested):
+    for sc, bench, thr in cells(hists, requested):
         for d in hists.drivers.values:
             hist = hists.sel(drivers=d, scenario=sc, benchmark=bench, threshold=thr).values
             years = [histogram_quantile(hist, q) for q in (0.5, 0.1, 0.9)]
