@@ -113,11 +113,28 @@ def test_rl_relations(obs):
 
 def test_counts(obs):
     counts = obs.benchmark.value_counts()
-    assert len(counts) == 17 and (counts > 0).all()
+    assert len(counts) == 23 and (counts > 0).all()
     with_tokens = set(obs.loc[obs.tokens_per_item.notna(), "benchmark"])
     assert with_tokens == {"gpqa_diamond", "math_level_5", "otis_mock_aime"}
     assert obs.loc[obs.cost_per_task_usd.notna(), "benchmark"].isin(["arc_agi_1", "arc_agi_2"]).all()
     assert "drop" not in set(obs.benchmark)
+
+
+def test_rl_series(obs):
+    """RL-training series: one family per series, stages in RL order, values as printed, left-out series,
+    labels and majority votes absent."""
+    rs = obs[obs.source == "rl_series.csv"]
+    assert len(rs) > 100 and rs.rl_stage.notna().all() and rs.rl_log10_rel.isna().all()
+    assert set(rs.family) >= {"skywork-or1-32b", "deepseek-r1-v2-pipeline-dev3-r1", "areal-v0.1-1.5b"}
+    assert not {"areal-v0.2-boba-rl-7b", "polaris-4b"} & set(rs.family)
+    assert (obs.rl_stage.notna() == obs.source.eq("rl_series.csv")).all()
+    r1 = rs[(rs.family == "deepseek-r1-v2-pipeline-dev3-r1") & (rs.benchmark == "aider_polyglot")].set_index("rl_stage")
+    assert r1.accuracy.to_dict() == {0.0: 0.448, 1.0: 0.533}  # Nature Table 3: Dev3 44.8, R1 53.3
+    assert (r1.rl_from_zero == "yes").all() and set(r1.n_items) == {225}
+    areal = rs[(rs.family == "areal-v0.1-1.5b") & (rs.benchmark == "aime_2024")].sort_values("rl_stage")
+    assert list(areal.accuracy) == [0.288, 0.332, 0.342, 0.402]  # AReaL v0.1 Table 1: base, stages 1-3
+    assert not rs.notes.str.startswith(("cons@", "self-consistency")).any()
+    assert not {"codeforces", "drop"} & set(obs.benchmark)
 
 
 @pytest.fixture

@@ -15,8 +15,14 @@ SHIPPED = Path(__file__).resolve().parents[1] / "data" / "observations.csv"
 HEADER = ",".join(NAMES)
 # Two valid rows (header is row 1, so these are rows 2 and 3).
 ROW_A = ("epoch:a,gpqa_diamond,198,0.77,,,m_high,m,m,yes,effort:high,7722.0,,,,,,,,,3.5e+24,2025-01-31,2025-02-01,"
-         "runs.csv,a,exact,,")
-ROW_B = "essay:E01,aime_2024,30,0.33,0.28,0.38,c_chart,c,f,yes,chart,,,,,,0.0,,,,,,,essay_evidence.csv,E01,chart_reading,E01,"
+         "runs.csv,a,exact,,,,")
+ROW_B = "essay:E01,aime_2024,30,0.33,0.28,0.38,c_chart,c,f,yes,chart,,,,,,0.0,,,,,,,essay_evidence.csv,E01,chart_reading,E01,,,"
+
+
+def staged(obs_id: str, base: str, stage: str, zero: str = "yes", family: str = "s") -> str:
+    row = with_cell(with_cell(with_cell(with_cell(ROW_A, "obs_id", obs_id), "base_model", base), "family", family),
+                    "rl_stage", stage)
+    return with_cell(row, "rl_from_zero", zero)
 
 
 def write(tmp_path, text: str | bytes, name="obs.csv") -> Path:
@@ -43,6 +49,35 @@ def test_valid_file_reads_typed(tmp_path):
     assert list(df.columns) == NAMES
     assert df.n_items.dtype == "int64" and df.accuracy.tolist() == [0.77, 0.33]
     assert df.pretrain_compute_flop[0] == 3.5e24 and df.notes.isna().all()
+
+
+def test_rl_series_rows(tmp_path):
+    good = read_observations(write(tmp_path, f"{HEADER}\n{staged('a', 'b0', '0')}\n{staged('b', 'b1', '1')}\n"))
+    assert good.rl_stage.tolist() == [0.0, 1.0] and good.rl_from_zero.tolist() == ["yes", "yes"]
+    older = ",".join(NAMES[:-2])  # files without the series columns stay valid
+    assert len(read_observations(write(tmp_path, f"{older}\n{ROW_A[:-2]}\n"))) == 1
+
+
+@pytest.mark.parametrize(("rows", "row", "column", "words"), [
+    ([("a", "b0", "-1")], 2, "rl_stage", "not a stage number"),
+    ([("a", "b0", "1.5")], 2, "rl_stage", "not a stage number"),
+    ([("a", "b0", "0", "maybe")], 2, "rl_from_zero", "not allowed"),
+    ([("a", "b0", "0", "")], 2, "rl_from_zero", "expected yes or no"),
+    ([("a", "b0", "0"), ("b", "b1", "1", "no")], 3, "rl_from_zero", "differs from row 2"),
+    ([("a", "b0", "0"), ("b", "b0", "1")], 3, "rl_stage", "one stage per checkpoint"),
+    ([("a", "b0", "0"), ("b", "b1", "0")], 3, "rl_stage", "held by two checkpoints"),
+    ([("a", "b0", "0"), ("b", "b1", "")], 3, "rl_stage", "is an RL-training series"),
+])
+def test_rl_series_problems(tmp_path, rows, row, column, words):
+    lines = [staged(r[0], r[1], r[2], *(r[3:] or ("yes",))) for r in rows]
+    found = problems(write(tmp_path, "\n".join([HEADER, *lines]) + "\n"))
+    assert any(p.row == row and p.column == column and words in p.message for p in found), found
+
+
+def test_rl_series_row_with_stated_rl_is_refused(tmp_path):
+    line = with_cell(staged("a", "b0", "0"), "rl_log10_rel", "0.5")
+    found = problems(write(tmp_path, f"{HEADER}\n{line}\n"))
+    assert any(p.column == "rl_log10_rel" and "known only in order" in p.message for p in found)
 
 
 def test_bom_is_accepted(tmp_path):

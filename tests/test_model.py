@@ -301,3 +301,45 @@ def test_the_progress_section_is_optional_but_checked_when_present():
     msg = err.value.report()
     assert "p.toml, key 'progress.rate_sdd': unknown key (did you mean 'rate_sd'?)" in msg
     assert "p.toml, key 'progress.rate_sd': missing key" in msg
+
+
+def test_rl_series_stages_are_latent_steps_in_the_model_and_its_numpy_mirror():
+    """RL-training series: a staged checkpoint sits the sum of latent positive steps above its series' first RL
+    stage, a stage 0 without RL a latent gap below it; model density and numpy mirror agree at prior draws, and
+    prediction designs index the fitted steps by name."""
+    import pymc as pm
+    from scipy.special import gammaln
+
+    from rlforecast.data.schema import read_observations
+    from rlforecast.model.build import build_model
+    from rlforecast.model.design import build_design, rl_varied_rows, select_rows
+    from rlforecast.model.kernels import pointwise_loglik
+
+    spec, _ = load_spec(REPO / "models/baseline.toml")
+    df, _ = select_rows(read_observations(REPO / "data/observations.csv"), False)
+    assert df["rl_stage"].notna().sum() > 100 and rl_varied_rows(df).sum() >= 120
+    d = build_design(df)
+    steps = {n: j for j, n in enumerate(d.rl_steps)}
+    areal = (df["family"] == "areal-v0.1-1.5b").to_numpy()
+    by_stage = {int(s): d.rl_step_matrix[areal & (df["rl_stage"] == s).to_numpy()][0] for s in range(4)}
+    assert by_stage[1].sum() == 0  # the first RL stage is the series' reference
+    assert by_stage[0][steps["areal-v0.1-1.5b|zero"]] == -1 and by_stage[0].sum() == -1
+    assert by_stage[3][steps["areal-v0.1-1.5b|stage 2"]] == 1 and by_stage[3][steps["areal-v0.1-1.5b|stage 3"]] == 1
+    assert d.rl_step_zero[steps["areal-v0.1-1.5b|zero"]] and not d.rl_step_zero[steps["areal-v0.1-1.5b|stage 3"]]
+    model = build_model(d, spec)
+    prior = pm.sample_prior_predictive(draws=3, model=model, random_seed=3)["prior"]
+    post = {v: prior[v].values.reshape((-1,) + prior[v].shape[2:]) for v in prior.data_vars}
+    assert (post["rl_step_decades"] > 0).all()
+    ll = pointwise_loglik(post, d, spec)
+    logp = model.compile_logp(vars=[model["correct"]], sum=False, jacobian=False)
+    binomln = gammaln(d.n + 1) - gammaln(d.k + 1) - gammaln(d.n - d.k + 1)
+    for i in range(3):
+        np.testing.assert_allclose(np.ravel(logp(_value_point(model, post, i))) + binomln, ll[i], rtol=1e-6, atol=1e-6)
+    flat = dict(post, rl_step_decades=np.zeros_like(post["rl_step_decades"]))
+    moved = ~np.isclose(pointwise_loglik(flat, d, spec), ll).all(axis=0)
+    assert moved[df["rl_stage"].notna().to_numpy()].any() and not moved[df["rl_stage"].isna().to_numpy()].any()
+    pred = build_design(df[areal].iloc[::-1], ref=d)  # rows in another order: steps found by name
+    np.testing.assert_array_equal(pred.rl_step_matrix, d.rl_step_matrix[areal][::-1])
+    no_section = {k: v for k, v in spec.items() if k != "rl_stages"}
+    with pytest.raises(InputError, match="rl_stages"):
+        build_model(d, no_section)

@@ -34,6 +34,7 @@ ARC_EVALS = "codesignist__ai-trend/data/raw/evaluations.json"
 ARC_MODELS = "codesignist__ai-trend/data/raw/models.json"
 SIMPLE_EVALS = "simple_evals_results.csv"
 ESSAY = "essay_evidence.csv"
+RL_SERIES = "rl_series.csv"
 
 # The token file names o1-preview with its effort; the runs file does not (SOURCES.md, "Profile").
 TOKEN_MODEL_ALIASES = {"o1-preview-2024-09-12_medium": "o1-preview-2024-09-12"}
@@ -44,6 +45,7 @@ ARC_EFFORT = re.compile(rf"[-_](?P<effort>{EFFORTS})(?=$|-\d{{4}}-\d{{2}}-\d{{2}
 ARC_BUDGET = re.compile(r"[- ](?P<budget>\d+)[kK](?=$|[- ])")
 ARC_THINKING = re.compile(r"[-_ ]thinking$", re.IGNORECASE)
 STARTED_AT = "%d %B %Y %I:%M%p"
+SELF_CONSISTENCY = re.compile(r"cons@|majority", re.IGNORECASE)
 
 
 @cache
@@ -58,18 +60,20 @@ def build_observations(raw_dir) -> pd.DataFrame:
     if not raw.is_dir():
         raise InputError.at(raw, "raw folder not found; expected a folder laid out like shared/reference-data")
     cur = curation()
-    records = _epoch_rows(raw, cur) + _arc_rows(raw, cur) + _simple_evals_rows(raw, cur) + _essay_rows(raw, cur)
+    records = (_epoch_rows(raw, cur) + _arc_rows(raw, cur) + _simple_evals_rows(raw, cur) + _essay_rows(raw, cur)
+               + _rl_series_rows(raw, cur))
     df = pd.DataFrame.from_records(records, columns=schema.NAMES)
     for col in ("release_date", "pretrain_compute_flop", "rl_compute_flop"):  # same checkpoint, same facts
         known = df.dropna(subset=[col]).groupby("base_model", sort=True)[col].first()
         df[col] = df[col].fillna(df["base_model"].map(known))
     df = df.sort_values(["benchmark", "model_id", "obs_id"], kind="stable", ignore_index=True)
-    return df.astype({c.name: {"float": "float64", "int": "int64"}.get(c.kind, "str") for c in schema.COLUMNS})
+    return df.astype({c.name: {"float": "float64", "stage": "float64", "int": "int64"}.get(c.kind, "str")
+                      for c in schema.COLUMNS})
 
 
 def to_csv_text(df: pd.DataFrame) -> str:
     """CSV text with shortest round-trip floats, empty cells for missing values and LF line endings."""
-    text = pd.DataFrame({c.name: df[c.name].map(_cell) for c in schema.COLUMNS})
+    text = pd.DataFrame({c.name: df[c.name].map(_stage_cell if c.kind == "stage" else _cell) for c in schema.COLUMNS})
     return text.to_csv(index=False, lineterminator="\n")
 
 
@@ -294,6 +298,60 @@ def _simple_evals_rows(raw: Path, cur: dict) -> list[dict]:
     return rows
 
 
+def _rl_series_rows(raw: Path, cur: dict) -> list[dict]:
+    """Open RL-training series (rl_series.csv, a transcription of published tables): one family per series,
+    checkpoints staged in RL order; the stages' compute is known only in order (latent in the model)."""
+    path = raw / RL_SERIES
+    if not path.is_file():  # an older raw folder without the series
+        return []
+    df = _read_csv(raw, RL_SERIES, ["series", "checkpoint", "stage", "rl_from_zero", "benchmark", "metric",
+                                    "value", "release_date", "source", "repo", "commit", "path", "locator",
+                                    "verified", "notes"])
+    excluded_series = cur["rl_series_excluded"]
+    rows = []
+    for i, r in enumerate(df.to_dict("records"), start=2):
+        series, label = r["series"].strip(), r["benchmark"].strip()
+        if series in excluded_series or label in cur["rl_series_excluded_benchmarks"]:
+            continue
+        if SELF_CONSISTENCY.search(r["metric"]):
+            continue  # majority votes use many samples per item: a different inference setting, left out
+        benchmark = _lookup(cur["rl_series_benchmarks"], label, path, i, "benchmark")
+        stage = r["stage"].strip()
+        if not schema.INTEGER.fullmatch(stage) or int(stage) < 0:
+            raise InputError.at(path, f"'{r['stage']}' is not a stage number; expected 0, 1, 2, ...", row=i,
+                                column="stage")
+        zero = r["rl_from_zero"].strip()
+        if zero not in ("yes", "no"):
+            raise InputError.at(path, f"'{r['rl_from_zero']}' is not yes or no (series with an unknown start are "
+                                      "listed in curation.toml [rl_series_excluded])", row=i, column="rl_from_zero")
+        percent = _decimal(r["value"], path, i, "value")
+        if not 0 <= percent <= 100:
+            raise InputError.at(path, f"{r['value']} is outside [0, 100]; expected a percentage", row=i, column="value")
+        checkpoint = f"{series}/{r['checkpoint'].strip()}"
+        secondary = r["verified"].strip().startswith("secondary")
+        rows.append({
+            "obs_id": f"rl-series:{checkpoint}:{benchmark}",
+            "benchmark": benchmark,
+            "n_items": cur["benchmarks"][benchmark]["n_items"],
+            "accuracy": float(percent / 100),
+            "model_id": checkpoint,
+            "base_model": checkpoint,
+            "family": series,
+            "reasoning": "yes",  # every checkpoint of a series is a point on its RL-training curve
+            "inference_setting": "pass@1",
+            "release_date": _date(r["release_date"], path, row=i, column="release_date"),
+            "source": RL_SERIES,
+            "locator": f"{r['repo'].strip() or r['source'].strip()}@{r['commit'].strip()[:12]}:{r['path'].strip()}, "
+                       f"{r['locator'].strip()}",
+            "exactness": "transcription",
+            "notes": _join([f"{r['metric'].strip()}", "checked only against a secondary copy" if secondary else None,
+                            r["notes"].strip()]),
+            "rl_stage": int(stage),
+            "rl_from_zero": zero,
+        })
+    return rows
+
+
 def _essay_rows(raw: Path, cur: dict) -> list[dict]:
     df = _read_csv(raw, ESSAY, ["id", "kind", "subject", "value", "low", "high"])
     path = raw / ESSAY
@@ -510,6 +568,10 @@ def _lookup(mapping: dict, label: str, path: Path, row: int, column: str) -> str
 def _join(parts) -> str | None:
     text = "; ".join(p for p in parts if p)
     return text or None
+
+
+def _stage_cell(value) -> str:
+    return "" if pd.isna(value) else str(int(value))
 
 
 def _cell(value) -> str:

@@ -57,6 +57,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("exactness", "str", True),
     Column("evidence", "str", False),
     Column("notes", "str", False),
+    Column("rl_stage", "stage", False),
+    Column("rl_from_zero", "str", False),
 )
 NAMES = [c.name for c in COLUMNS]
 BY_NAME = {c.name: c for c in COLUMNS}
@@ -71,6 +73,7 @@ RANGES = (  # (low, value, high) triples that must be ordered
 ENUMS = {
     "reasoning": ("yes", "no"),
     "exactness": ("exact", "chart_reading", "derived", "transcription"),
+    "rl_from_zero": ("yes", "no"),
 }
 INFERENCE_SETTING = re.compile(r"default|chart|pass@[1-9]\d*|cons@[1-9]\d*|effort:[a-z]+|budget:[1-9]\d*")
 BENCHMARK = re.compile(r"[a-z][a-z0-9_]*")
@@ -91,6 +94,7 @@ def validate(df: pd.DataFrame, path, *, require_accuracy: bool = True) -> list[P
     for i, row in enumerate(cells.itertuples(index=False), start=2):
         problems += _check_row(dict(zip(present, row)), i, path, require_accuracy)
     problems += _check_duplicates(cells, path)
+    problems += _check_stages(cells, path)
     return problems
 
 
@@ -190,6 +194,10 @@ def _check_row(row: dict[str, str], i: int, path: str, require_accuracy: bool) -
                 bad(name, f"'{cell}' is not a whole number; expected a positive integer count of items")
             elif int(cell) <= 0:
                 bad(name, f"'{cell}' is not positive; expected a positive integer count of items")
+        elif col.kind == "stage":
+            if not INTEGER.fullmatch(cell) or int(cell) < 0:
+                bad(name, f"'{cell}' is not a stage number; expected 0, 1, 2, ... (the checkpoint's place in its "
+                          "RL-training series)")
         elif col.kind == "date":
             if not DATE.fullmatch(cell) or not is_date(cell):
                 bad(name, f"'{cell}' is not a date; expected YYYY-MM-DD")
@@ -256,13 +264,56 @@ def _check_duplicates(cells: pd.DataFrame, path: str) -> list[Problem]:
     return problems
 
 
+def _check_stages(cells: pd.DataFrame, path: str) -> list[Problem]:
+    """RL-training series (rows with ``rl_stage``): one series per family, every row of the family staged,
+    one ``rl_from_zero`` per family, one stage per base model, and no stated relative RL compute (the
+    stages' compute is known only in order)."""
+    if "rl_stage" not in cells.columns or "family" not in cells.columns:
+        return []
+    problems = []
+    col = lambda name: cells[name].str.strip() if name in cells.columns else pd.Series("", index=cells.index)
+    stage, zero, fam, base, rel = (col(c) for c in ("rl_stage", "rl_from_zero", "family", "base_model",
+                                                    "rl_log10_rel"))
+    staged = set(fam[stage != ""])
+    seen_zero, seen_stage = {}, {}
+    for i, (s, z, f, b, r) in enumerate(zip(stage, zero, fam, base, rel), start=2):
+        if f not in staged:
+            if z:
+                problems.append(Problem(path, "is set but rl_stage is empty; expected both or neither",
+                                        row=i, column="rl_from_zero"))
+            continue
+        if not s:
+            problems.append(Problem(path, f"is empty, but family '{f}' is an RL-training series (other rows have "
+                                          "a stage); expected the stage of every row of the family",
+                                    row=i, column="rl_stage"))
+            continue
+        if not z:
+            problems.append(Problem(path, "is empty; expected yes or no (did stage 0 have RL training of its own?)",
+                                    row=i, column="rl_from_zero"))
+        elif seen_zero.setdefault(f, (z, i))[0] != z:
+            problems.append(Problem(path, f"'{z}' differs from row {seen_zero[f][1]} of family '{f}'; expected one "
+                                          "value per series", row=i, column="rl_from_zero"))
+        if r:
+            problems.append(Problem(path, "is set on an RL-series row; expected it empty (a series' stage compute is "
+                                          "latent, known only in order)", row=i, column="rl_log10_rel"))
+        if b and seen_stage.setdefault((f, b), (s, i))[0] != s:
+            problems.append(Problem(path, f"stage {s} differs from row {seen_stage[(f, b)][1]} for base model "
+                                          f"'{b}'; expected one stage per checkpoint", row=i, column="rl_stage"))
+    by_stage = {}
+    for (f, b), (s, i) in seen_stage.items():
+        if by_stage.setdefault((f, s), (b, i))[0] != b:
+            problems.append(Problem(path, f"stage {s} of family '{f}' is held by two checkpoints ('{by_stage[(f, s)][0]}' "
+                                          f"and '{b}'); expected one checkpoint per stage", row=i, column="rl_stage"))
+    return problems
+
+
 def typed(df: pd.DataFrame) -> pd.DataFrame:
     """Text cells of a valid table -> typed columns in schema order (absent optional columns are added empty)."""
     out = {}
     for col in COLUMNS:
         text = df[col.name].str.strip() if col.name in df.columns else pd.Series("", index=df.index)
         empty = text == ""
-        if col.kind == "float":
+        if col.kind in ("float", "stage"):  # stage: whole numbers, NaN when empty
             out[col.name] = np.array([np.nan if e else float(t) for t, e in zip(text, empty)], dtype=float)
         elif col.kind == "int":
             out[col.name] = text.astype("int64")

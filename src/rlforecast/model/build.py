@@ -28,6 +28,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from pymc.distributions.dist_math import betaln
 
+from rlforecast.errors import InputError
 from rlforecast.model.design import Centring, Design, centring
 
 AXES = ["rl", "inf"]
@@ -48,6 +49,7 @@ def coords_of(design: Design, cen: Centring) -> dict[str, list]:
         "inf_anchor_latent": design.anchors[design.n_derived:],
         "effort_label": design.effort_labels,
         "inf_rel_latent": design.inf_rel_latents,
+        "rl_step": design.rl_steps,
     }
 
 
@@ -178,6 +180,8 @@ def build_model(design: Design, spec: dict, centred_inference_slopes: bool = Tru
             rl_sd = pm.Data("rl_latent_sd", d.rl_latent_sd, dims="rl_latent")
             rl_lat = pm.Deterministic("rl_rel", rl_mu + rl_sd * rl_z, dims="rl_latent")
             x_rl = x_rl + _take(rl_lat, pm.Data("rl_latent_index", d.rl_latent, dims="obs"))
+        if d.rl_steps:
+            x_rl = x_rl + _rl_series_steps(d, spec)
         x_inf = pm.Data("inf_fixed", d.inf_fixed, dims="obs") + _inference_latents(d, pri)
 
         eta = alpha[obs_cell] + slope_rl[obs_b] * x_rl + slope_inf[obs_b] * x_inf
@@ -206,6 +210,22 @@ def build_model(design: Design, spec: dict, centred_inference_slopes: bool = Tru
             pm.CustomDist("correct", n_items, p, logp=_binomial_kernel, random=_binomial_random, dtype="int64",
                           observed=counts, dims="obs")
     return model
+
+
+def _rl_series_steps(d: Design, spec: dict):
+    """x_rl of RL-series rows: latent positive steps (log-normal, decades) summed up to each row's stage."""
+    if "rl_stages" not in spec:
+        raise InputError.at("model spec", "the data hold RL-training series (rl_stage) but the spec has no "
+                                          "[rl_stages] section; expected step and zero_gap priors (see models/baseline.toml)",
+                            key="rl_stages")
+    pri = spec["rl_stages"]
+    zero = d.rl_step_zero
+    log_median = np.where(zero, np.log(pri["zero_gap"]["median"]), np.log(pri["step"]["median"]))
+    log_sd = np.where(zero, pri["zero_gap"]["log_sd"], pri["step"]["log_sd"])
+    z = pm.Normal("rl_step_z", 0.0, 1.0, dims="rl_step")
+    step = pm.Deterministic("rl_step_decades", pt.exp(pm.Data("rl_step_log_median", log_median, dims="rl_step")
+                                             + pm.Data("rl_step_log_sd", log_sd, dims="rl_step") * z), dims="rl_step")
+    return pt.dot(pm.Data("rl_step_matrix", d.rl_step_matrix, dims=("obs", "rl_step")), step)
 
 
 def _take(vec, idx):

@@ -5,6 +5,9 @@ Compute axes, both in log10 units ("decades"):
 * ``x_rl``: RL-training compute of the row's base model relative to its family's reference base model.
   Families with one base model have ``x_rl = 0`` (absorbed by the family intercept). Relative values given
   with a 90% range become latent variables (one per base model).
+  Families that are RL-training series (``rl_stage``) know their checkpoints' compute only in order: each
+  step from one stage to the next is a latent positive increment in decades, and a stage 0 with no RL of
+  its own (``rl_from_zero``) sits a latent gap below stage 1 (``rl_steps``, ``rl_step_matrix``).
 * ``x_inf``: inference compute per item. Measured tokens per item (``log10 tokens - 3``) or ARC dollars per
   task (``log10 $``) are used as they are. Rows with only an effort label, a thinking budget or a relative
   multiple get a latent value: ``anchor[group] + effort_offset[label] + elasticity * log10(budget/32k) + rel``,
@@ -31,6 +34,13 @@ def chance_floor(benchmark: str) -> float:
     from rlforecast.data.build import curation
 
     return float(curation()["benchmarks"].get(benchmark, {}).get("chance", 0.0))
+
+
+def has_frontier(benchmark: str) -> bool:
+    """False for benchmarks curated as measured only by RL-training series (no frontier model: not forecast)."""
+    from rlforecast.data.build import curation
+
+    return bool(curation()["benchmarks"].get(benchmark, {}).get("frontier", True))
 
 
 def _sd90(low, high):
@@ -85,6 +95,11 @@ class Design:
     cal_label: np.ndarray  # (cal,)
     cal_budget: np.ndarray  # (cal,)
     benchmark_center: dict[str, float] = field(default_factory=dict)
+    # RL-training series: latent steps "family|stage S" (increment into stage S) and "family|zero" (gap below
+    # the first RL stage of a series that starts from no RL); x_rl += rl_step_matrix @ step
+    rl_steps: list[str] = field(default_factory=list)
+    rl_step_zero: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # (step,) the step is a zero gap
+    rl_step_matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (obs, step) in {-1, 0, 1}
     # (obs,) the row's model generation: its family's first release, in years since PROGRESS_ORIGIN (0 when
     # the family has no release date); used by specs with a [progress] section
     obs_year: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -121,12 +136,13 @@ def select_rows(df: pd.DataFrame, include_non_reasoning: bool) -> tuple[pd.DataF
     dropped: dict[str, str] = {}
     fam_bases = df.groupby("family")["base_model"].nunique()
     multi = df["family"].map(fam_bases).gt(1)
-    no_rl = multi & df["rl_log10_rel"].isna()
+    staged = pd.to_numeric(df["rl_stage"], errors="coerce").notna() if "rl_stage" in df else pd.Series(False, index=df.index)
+    no_rl = multi & df["rl_log10_rel"].isna() & ~staged
     for oid in df.loc[no_rl, "obs_id"]:
         dropped[oid] = "family has several base models but this row has no relative RL compute"
     keep = ~no_rl
     if not include_non_reasoning:
-        nr = df["reasoning"].eq("no") & keep
+        nr = df["reasoning"].eq("no") & keep & ~staged  # a series' starting checkpoint stays: it is its RL contrast
         for oid in df.loc[nr, "obs_id"]:
             dropped[oid] = "non-reasoning model excluded by the spec"
         keep &= ~nr
@@ -174,6 +190,8 @@ def build_design(df: pd.DataFrame, ref: Design | None = None) -> Design:
     rl_latent = np.array([rl_index.get(b, -1) if u else -1 for b, u in zip(df["base_model"], uncertain_rl)])
     # An uncertain base model unknown to ref keeps its point value (no posterior to draw from).
     rl_fixed = np.where(rl_latent >= 0, 0.0, rl)
+
+    rl_steps, step_zero, step_matrix = rl_series_steps(df, None if ref is None else ref.rl_steps)
 
     # Inference axis.
     labels, budgets = zip(*(_label(s) for s in df["inference_setting"])) if len(df) else ((), ())
@@ -257,8 +275,49 @@ def build_design(df: pd.DataFrame, ref: Design | None = None) -> Design:
         inf_rel_mu=np.asarray(rel_mu, float), inf_rel_sd=np.asarray(rel_lsd, float),
         cal_value=meas[cal].to_numpy(float), cal_anchor=anchor_idx[cal], cal_label=label_idx[cal],
         cal_budget=budgets[cal], benchmark_center=dict(center),
+        rl_steps=rl_steps, rl_step_zero=step_zero, rl_step_matrix=step_matrix,
         obs_year=df["family"].map(family_year).fillna(0.0).to_numpy(float), family_year=family_year,
     )
+
+
+def rl_series_steps(df: pd.DataFrame, known: list[str] | None) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Latent RL steps of the staged families in ``df``: names, zero-gap flags and the (obs, step) matrix.
+
+    A series' reference (x_rl = 0) is its first RL-trained stage: stage 0, or stage 1 when stage 0 had no RL
+    (``rl_from_zero``); a later stage sits the sum of the increments up to it above, a zero stage the gap
+    below. With ``known`` (prediction) steps the fit did not have contribute 0."""
+    df = df.reset_index(drop=True)
+    stage = pd.to_numeric(df["rl_stage"], errors="coerce") if "rl_stage" in df else pd.Series(np.nan, index=df.index)
+    staged = stage.notna().to_numpy()
+    names: list[str] = []
+    entries: list[tuple[int, str, float]] = []  # (row, step name, sign)
+    for fam, rows in df[staged].groupby("family", sort=True):
+        stages = sorted(stage[rows.index].astype(int).unique())
+        zero = rows["rl_from_zero"].iloc[0] == "yes" and len(stages) > 1
+        ref = stages[1] if zero else stages[0]
+        steps = [(f"{fam}|stage {s}", s) for s in stages if s > ref]
+        names += ([f"{fam}|zero"] if zero else []) + [n for n, _ in steps]
+        for i, s in zip(rows.index, stage[rows.index].astype(int)):
+            if zero and s == stages[0]:
+                entries.append((i, f"{fam}|zero", -1.0))
+            entries += [(i, n, 1.0) for n, t in steps if t <= s]
+    if known is not None:
+        names = list(known)
+    ix = {n: j for j, n in enumerate(names)}
+    matrix = np.zeros((len(df), len(names)))
+    for i, n, sign in entries:
+        if n in ix:
+            matrix[i, ix[n]] = sign
+    return names, np.array([n.endswith("|zero") for n in names], bool), matrix
+
+
+def rl_varied_rows(df: pd.DataFrame) -> pd.Series:
+    """Rows whose family has more than one RL-compute position (stated, latent or staged)."""
+    stage = pd.to_numeric(df["rl_stage"], errors="coerce") if "rl_stage" in df else pd.Series(np.nan, index=df.index)
+    position = pd.DataFrame({"family": df["family"], "rl": pd.to_numeric(df["rl_log10_rel"], errors="coerce").fillna(0.0),
+                             "stage": stage.fillna(-1.0)})
+    distinct = position.drop_duplicates().groupby("family").size()
+    return df["family"].map(distinct).gt(1)
 
 
 PROGRESS_ORIGIN = "2025-01-01"  # generation years are counted from here (the middle of the reasoning-model data)

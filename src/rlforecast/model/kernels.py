@@ -67,6 +67,8 @@ def row_parameters(post: dict, d: Design, spec: dict, rng: np.random.Generator) 
                               + post["cell_sd"][:, None] * rng.standard_normal((s, len(f))))
 
     x_rl = d.rl_fixed + _take(post.get("rl_rel"), d.rl_latent, s)
+    if d.rl_steps and "rl_step_decades" in post:
+        x_rl = x_rl + post["rl_step_decades"] @ d.rl_step_matrix.T
     x_inf = (d.inf_fixed + _take(post.get("anchor"), d.inf_anchor, s)
              + _take(post.get("effort_offset"), d.inf_label, s)
              + _take(post.get("inf_rel"), d.inf_rel_latent, s))

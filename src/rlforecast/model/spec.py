@@ -13,6 +13,7 @@ from rlforecast.errors import InputError, Problem
 # Section -> key -> (type or tuple of allowed values, required parameter names of a prior table).
 _NORMAL = ("mu", "sigma")
 _HALF = ("sigma",)
+_LOGNORMAL = ("median", "log_sd")
 SCHEMA: dict[str, dict[str, object]] = {
     "model": {
         "id": str,
@@ -43,8 +44,11 @@ SCHEMA: dict[str, dict[str, object]] = {
     "diagnostics": {"rhat_max": float, "ess_min": float, "divergences_max": int},
     # optional: progress across model generations, eta += rate[benchmark] * generation year
     "progress": {"rate_mu": _NORMAL, "rate_sd": _HALF},
+    # optional (required when the data hold RL-training series): log-normal priors on the latent steps, in
+    # decades of RL compute; `step` from one stage to the next, `zero_gap` from no RL to a series' first stage
+    "rl_stages": {"step": _LOGNORMAL, "zero_gap": _LOGNORMAL},
 }
-OPTIONAL_SECTIONS = {"progress"}
+OPTIONAL_SECTIONS = {"progress", "rl_stages"}
 
 
 def _hint(key: str, allowed) -> str:
@@ -79,7 +83,7 @@ def _check_value(path: str, dotted: str, rule, value, problems: list[Problem]) -
             v = value.get(name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or v != v or abs(v) == float("inf"):
                 problems.append(Problem(path, f"expected a finite number, got {v!r}", key=f"{dotted}.{name}"))
-            elif name in ("sigma", "alpha", "beta") and v <= 0:
+            elif name in ("sigma", "alpha", "beta", "median", "log_sd") and v <= 0:
                 problems.append(Problem(path, f"must be > 0, got {v!r}", key=f"{dotted}.{name}"))
         return
     if not ok:

@@ -13,10 +13,14 @@ from rlforecast.errors import InputError
 
 def frontier_rows(df: pd.DataFrame, anchors: dict[str, str] | None = None) -> pd.DataFrame:
     """One observed row per benchmark: the given anchor model id, else the best observed accuracy
-    (ties -> latest release)."""
+    (ties -> latest release). Benchmarks that no frontier model is measured on are left out."""
+    from rlforecast.model.design import has_frontier
+
     anchors = anchors or {}
     picked = []
     for bench, rows in df.groupby("benchmark", sort=True):
+        if not has_frontier(bench):
+            continue
         if bench in anchors:
             hit = rows[rows["model_id"] == anchors[bench]]
             if hit.empty:
