@@ -122,6 +122,15 @@ def test_sampling_parametrisation_keeps_the_stated_priors():
     dev = (alpha - mean) / prior["cell_sd"].values.reshape(-1, 1)
     for cells in (cen.rich, ~cen.rich):
         assert stats.kstest(dev[:, cells].ravel(), "norm").pvalue > 0.001
+    # RL-series steps are sampled shifted by the pooled log RL slope: still log-normal with the stated priors,
+    # independent of that slope
+    steps = np.log(prior["rl_step_decades"].values.reshape(2000, -1))
+    for kind, zero in (("zero_gap", d.rl_step_zero), ("step", ~d.rl_step_zero)):
+        pri = spec["rl_stages"][kind]
+        z = ((steps[:, zero] - np.log(pri["median"])) / pri["log_sd"]).ravel()
+        assert zero.any() and stats.kstest(z, "norm").pvalue > 0.001
+    mu_rl = prior["log_slope_mu"].values.reshape(2000, 2)[:, 0]
+    assert abs(np.corrcoef(np.repeat(mu_rl, steps.shape[1]), steps.ravel())[0, 1]) < 0.05
 
 
 def test_prior_predictive_gives_plausible_accuracy_curves():
@@ -312,13 +321,15 @@ def test_rl_series_stages_are_latent_steps_in_the_model_and_its_numpy_mirror():
 
     from rlforecast.data.schema import read_observations
     from rlforecast.model.build import build_model
-    from rlforecast.model.design import build_design, rl_varied_rows, select_rows
+    from rlforecast.exchange import rl_variation
+    from rlforecast.model.design import build_design, select_rows
     from rlforecast.model.kernels import pointwise_loglik
 
     spec, _ = load_spec(REPO / "models/baseline.toml")
     df, _ = select_rows(read_observations(REPO / "data/observations.csv"), False)
-    assert df["rl_stage"].notna().sum() > 100 and rl_varied_rows(df).sum() >= 120
     d = build_design(df)
+    varies = rl_variation(df, d)
+    assert df["rl_stage"].notna().sum() > 100 and varies.sum() >= 120 and df.benchmark[varies].nunique() >= 6
     steps = {n: j for j, n in enumerate(d.rl_steps)}
     areal = (df["family"] == "areal-v0.1-1.5b").to_numpy()
     by_stage = {int(s): d.rl_step_matrix[areal & (df["rl_stage"] == s).to_numpy()][0] for s in range(4)}

@@ -31,7 +31,8 @@ def _q(x: np.ndarray) -> list[float]:
 def rl_variation(df: pd.DataFrame, design) -> pd.Series:
     """Bool per row of ``df``: the row carries RL-compute variation (a non-zero or uncertain relative value),
     i.e. it informs the RL slope directly."""
-    return pd.Series(design.rl_fixed != 0, index=df.index) | pd.Series(design.rl_latent >= 0, index=df.index)
+    staged = design.rl_step_matrix.any(axis=1) if design.rl_steps else np.zeros(len(df), bool)
+    return pd.Series((design.rl_fixed != 0) | (design.rl_latent >= 0) | staged, index=df.index)
 
 
 def exchange_table(run, gpt_level_inference: float = 1000.0) -> pd.DataFrame:

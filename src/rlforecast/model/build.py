@@ -181,7 +181,7 @@ def build_model(design: Design, spec: dict, centred_inference_slopes: bool = Tru
             rl_lat = pm.Deterministic("rl_rel", rl_mu + rl_sd * rl_z, dims="rl_latent")
             x_rl = x_rl + _take(rl_lat, pm.Data("rl_latent_index", d.rl_latent, dims="obs"))
         if d.rl_steps:
-            x_rl = x_rl + _rl_series_steps(d, spec)
+            x_rl = x_rl + _rl_series_steps(d, spec, mu[0] if opts["pooling"] == "partial" else 0.0)
         x_inf = pm.Data("inf_fixed", d.inf_fixed, dims="obs") + _inference_latents(d, pri)
 
         eta = alpha[obs_cell] + slope_rl[obs_b] * x_rl + slope_inf[obs_b] * x_inf
@@ -212,8 +212,12 @@ def build_model(design: Design, spec: dict, centred_inference_slopes: bool = Tru
     return model
 
 
-def _rl_series_steps(d: Design, spec: dict):
-    """x_rl of RL-series rows: latent positive steps (log-normal, decades) summed up to each row's stage."""
+def _rl_series_steps(d: Design, spec: dict, log_slope_mu_rl):
+    """x_rl of RL-series rows: latent positive steps (log-normal, decades) summed up to each row's stage.
+
+    The data pin each step times the RL slopes, so a step is sampled as its log plus the pooled log RL slope
+    (``log_slope_mu_rl``) and shifted back: the same log-normal prior (Jacobian 1), without the ridge between
+    the steps and the pooled slope."""
     if "rl_stages" not in spec:
         raise InputError.at("model spec", "the data hold RL-training series (rl_stage) but the spec has no "
                                           "[rl_stages] section; expected step and zero_gap priors (see models/baseline.toml)",
@@ -222,9 +226,9 @@ def _rl_series_steps(d: Design, spec: dict):
     zero = d.rl_step_zero
     log_median = np.where(zero, np.log(pri["zero_gap"]["median"]), np.log(pri["step"]["median"]))
     log_sd = np.where(zero, pri["zero_gap"]["log_sd"], pri["step"]["log_sd"])
-    z = pm.Normal("rl_step_z", 0.0, 1.0, dims="rl_step")
-    step = pm.Deterministic("rl_step_decades", pt.exp(pm.Data("rl_step_log_median", log_median, dims="rl_step")
-                                             + pm.Data("rl_step_log_sd", log_sd, dims="rl_step") * z), dims="rl_step")
+    loc = pm.Data("rl_step_log_median", log_median, dims="rl_step") + log_slope_mu_rl
+    scaled = pm.Normal("rl_step_scaled", loc, pm.Data("rl_step_log_sd", log_sd, dims="rl_step"), dims="rl_step")
+    step = pm.Deterministic("rl_step_decades", pt.exp(scaled - log_slope_mu_rl), dims="rl_step")
     return pt.dot(pm.Data("rl_step_matrix", d.rl_step_matrix, dims=("obs", "rl_step")), step)
 
 

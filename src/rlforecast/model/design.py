@@ -311,15 +311,6 @@ def rl_series_steps(df: pd.DataFrame, known: list[str] | None) -> tuple[list[str
     return names, np.array([n.endswith("|zero") for n in names], bool), matrix
 
 
-def rl_varied_rows(df: pd.DataFrame) -> pd.Series:
-    """Rows whose family has more than one RL-compute position (stated, latent or staged)."""
-    stage = pd.to_numeric(df["rl_stage"], errors="coerce") if "rl_stage" in df else pd.Series(np.nan, index=df.index)
-    position = pd.DataFrame({"family": df["family"], "rl": pd.to_numeric(df["rl_log10_rel"], errors="coerce").fillna(0.0),
-                             "stage": stage.fillna(-1.0)})
-    distinct = position.drop_duplicates().groupby("family").size()
-    return df["family"].map(distinct).gt(1)
-
-
 PROGRESS_ORIGIN = "2025-01-01"  # generation years are counted from here (the middle of the reasoning-model data)
 
 
