@@ -115,8 +115,8 @@ def test_counts(obs):
     counts = obs.benchmark.value_counts()
     assert len(counts) == 23 and (counts > 0).all()
     with_tokens = set(obs.loc[obs.tokens_per_item.notna(), "benchmark"])
-    assert with_tokens == {"gpqa_diamond", "math_level_5", "otis_mock_aime"}
-    assert obs.loc[obs.cost_per_task_usd.notna(), "benchmark"].isin(["arc_agi_1", "arc_agi_2"]).all()
+    assert with_tokens == {"gpqa_diamond", "math_level_5", "otis_mock_aime", "aider_polyglot"}
+    assert obs.loc[obs.cost_per_task_usd.notna(), "benchmark"].isin(["arc_agi_1", "arc_agi_2", "aider_polyglot"]).all()
     assert "drop" not in set(obs.benchmark)
 
 
@@ -135,6 +135,21 @@ def test_rl_series(obs):
     assert list(areal.accuracy) == [0.288, 0.332, 0.342, 0.402]  # AReaL v0.1 Table 1: base, stages 1-3
     assert not rs.notes.str.startswith(("cons@", "self-consistency")).any()
     assert not {"codeforces", "drop"} & set(obs.benchmark)
+
+
+def test_aider_sweeps(obs):
+    """Aider Polyglot within-model sweeps: values as published, tokens per exercise where the run counted them,
+    dollars per exercise otherwise, checkpoints named as in the other sources."""
+    ai = obs[obs.benchmark == "aider_polyglot"].set_index("model_id")
+    runs = ai[ai.source.str.startswith("Aider-AI__aider")]
+    assert len(runs) == 15 and set(runs.n_items) == {225}
+    gpt5 = runs.loc[["gpt-5-2025-08-07_low", "gpt-5-2025-08-07_medium", "gpt-5-2025-08-07_high"]]
+    assert list(gpt5.accuracy) == [0.813, 0.867, 0.88] and gpt5.tokens_per_item.is_monotonic_increasing
+    assert runs.loc["gpt-5-2025-08-07_high", "tokens_per_item"] == 2623429 / 225
+    o3mini = runs.loc["o3-mini-2025-01-31_high"]  # no token count: cost per exercise run (224 of 225)
+    assert math.isnan(o3mini.tokens_per_item) and o3mini.cost_per_task_usd == 18.1584 / 224
+    assert runs.loc["o3-2025-04-16_high", "family"] == "openai-o1-o3"
+    assert runs.loc["claude-sonnet-4-20250514", "reasoning"] == "no"  # thinking off
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from rlforecast import io as rio
 from rlforecast.data import schema
@@ -35,6 +36,7 @@ ARC_MODELS = "codesignist__ai-trend/data/raw/models.json"
 SIMPLE_EVALS = "simple_evals_results.csv"
 ESSAY = "essay_evidence.csv"
 RL_SERIES = "rl_series.csv"
+AIDER = "Aider-AI__aider/aider/website/_data/polyglot_leaderboard.yml"
 
 # The token file names o1-preview with its effort; the runs file does not (SOURCES.md, "Profile").
 TOKEN_MODEL_ALIASES = {"o1-preview-2024-09-12_medium": "o1-preview-2024-09-12"}
@@ -61,7 +63,7 @@ def build_observations(raw_dir) -> pd.DataFrame:
         raise InputError.at(raw, "raw folder not found; expected a folder laid out like shared/reference-data")
     cur = curation()
     records = (_epoch_rows(raw, cur) + _arc_rows(raw, cur) + _simple_evals_rows(raw, cur) + _essay_rows(raw, cur)
-               + _rl_series_rows(raw, cur))
+               + _rl_series_rows(raw, cur) + _aider_rows(raw, cur))
     df = pd.DataFrame.from_records(records, columns=schema.NAMES)
     for col in ("release_date", "pretrain_compute_flop", "rl_compute_flop"):  # same checkpoint, same facts
         known = df.dropna(subset=[col]).groupby("base_model", sort=True)[col].first()
@@ -348,6 +350,53 @@ def _rl_series_rows(raw: Path, cur: dict) -> list[dict]:
                             r["notes"].strip()]),
             "rl_stage": int(stage),
             "rl_from_zero": zero,
+        })
+    return rows
+
+
+def _aider_rows(raw: Path, cur: dict) -> list[dict]:
+    """Aider Polyglot leaderboard runs curated as within-model sweeps (effort, thinking budget): inference
+    compute measured as completion tokens per exercise, else dollars per exercise (one price list per model)."""
+    path = raw / AIDER
+    if not path.is_file():  # an older raw folder without the leaderboard
+        return []
+    try:
+        runs = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as err:
+        raise InputError.at(path, f"cannot be read as UTF-8 YAML ({err})") from None
+    if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+        raise InputError.at(path, "expected a YAML list of leaderboard runs")
+    sweeps = cur["aider_sweeps"]
+    rows = []
+    for j, r in enumerate(runs):
+        name = r.get("model")
+        if name not in sweeps:
+            continue
+        pick = sweeps[name]
+        passed = _json_number(r, "pass_rate_2", path, j, positive=True)
+        if passed > 100:
+            raise InputError.at(path, f"{passed!r} is above 100; expected a percentage", key=f"[{j}].pass_rate_2")
+        cases = _json_number(r, "test_cases", path, j, positive=True)
+        tokens = (_json_number(r, "completion_tokens", path, j, positive=True) / cases
+                  if r.get("completion_tokens") is not None else None)
+        cost = _json_number(r, "total_cost", path, j, positive=True) / cases
+        fields, relation = _model_fields(pick["base"], pick["setting"], cur)
+        notes = [pick.get("note"), "tokens = completion_tokens / test_cases (both tries)" if tokens else
+                 "no token count: dollars per exercise (aider's cost estimate) measure the setting",
+                 f"{int(cases)} of 225 exercises run" if cases < 225 else None, relation]
+        rows.append({
+            "obs_id": f"aider:{fields['model_id']}:aider_polyglot",
+            "benchmark": "aider_polyglot",
+            "n_items": cur["benchmarks"]["aider_polyglot"]["n_items"],
+            "accuracy": float(Decimal(str(passed)) / 100),
+            **fields,
+            "tokens_per_item": tokens,
+            "cost_per_task_usd": cost,
+            "run_date": _date(str(r.get("date", "")), path, key=f"[{j}].date"),
+            "source": AIDER,
+            "locator": f"model '{name}' ({r.get('dirname', '')})",
+            "exactness": "exact",
+            "notes": _join(notes),
         })
     return rows
 
