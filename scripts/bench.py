@@ -425,11 +425,11 @@ import pymc as pm
 from rlforecast.data.schema import read_observations
 from rlforecast.fit import diagnose
 from rlforecast.model.build import build_model
-from rlforecast.model.design import build_design, select_rows
+from rlforecast.model.design import build_design, rows_for
 from rlforecast.model.spec import load_spec
 a = json.loads(sys.argv[1])
 spec, _ = load_spec(a["model"])
-used, _ = select_rows(read_observations(a["data"]), spec["model"]["include_non_reasoning"])
+used, _ = rows_for(read_observations(a["data"]), spec)
 with build_model(build_design(used), spec):
     idata = pm.sample(draws=a["draws"], tune=a["tune"], chains=a["chains"], cores=a["cores"], random_seed=a["seed"],
                       nuts_sampler="pymc", nuts={"target_accept": a["target_accept"]}, progressbar=False,

@@ -103,7 +103,7 @@ def test_sampling_parametrisation_keeps_the_stated_priors():
     from rlforecast.model.build import build_model
     from rlforecast.model.design import centring
 
-    spec, _ = load_spec(REPO / "models/baseline.toml")
+    spec, _ = load_spec(REPO / "models/rl-series.toml")  # the baseline plus the RL series' zero gaps
     used, _ = select_rows(read_observations(REPO / "data/observations.csv"), False)
     d = build_design(used)
     cen = centring(d)
@@ -322,14 +322,14 @@ def test_rl_series_stages_are_latent_steps_in_the_model_and_its_numpy_mirror():
     from rlforecast.data.schema import read_observations
     from rlforecast.model.build import build_model
     from rlforecast.exchange import rl_variation
-    from rlforecast.model.design import build_design, select_rows
+    from rlforecast.model.design import build_design, rows_for
     from rlforecast.model.kernels import pointwise_loglik
 
-    spec, _ = load_spec(REPO / "models/baseline.toml")
-    df, _ = select_rows(read_observations(REPO / "data/observations.csv"), False)
+    spec, _ = load_spec(REPO / "models/rl-series.toml")
+    df, _ = rows_for(read_observations(REPO / "data/observations.csv"), spec)
     d = build_design(df)
     varies = rl_variation(df, d)
-    assert df["rl_stage"].notna().sum() > 100 and varies.sum() >= 120 and df.benchmark[varies].nunique() >= 6
+    assert df["rl_stage"].notna().sum() > 100 and varies.sum() > 100 and df.benchmark[varies].nunique() >= 6
     steps = {n: j for j, n in enumerate(d.rl_steps)}
     areal = (df["family"] == "areal-v0.1-1.5b").to_numpy()
     by_stage = {int(s): d.rl_step_matrix[areal & (df["rl_stage"] == s).to_numpy()][0] for s in range(4)}
@@ -354,3 +354,22 @@ def test_rl_series_stages_are_latent_steps_in_the_model_and_its_numpy_mirror():
     no_section = {k: v for k, v in spec.items() if k != "rl_stages"}
     with pytest.raises(InputError, match="rl_stages"):
         build_model(d, no_section)
+
+
+def test_rl_series_starts_without_rl_are_left_out_of_the_baseline():
+    """rl_stages.from_zero = left_out (baseline): starting checkpoints with no RL of their own, and series left
+    without a contrast, are out with their reason; the rl-series variant keeps them."""
+    from rlforecast.data.schema import read_observations
+    from rlforecast.model.design import rows_for
+
+    obs = read_observations(REPO / "data/observations.csv")
+    base, dropped = rows_for(obs, load_spec(REPO / "models/baseline.toml")[0])
+    full, _ = rows_for(obs, load_spec(REPO / "models/rl-series.toml")[0])
+    zero = obs[obs.rl_from_zero.eq("yes") & obs.rl_stage.eq(0)]
+    assert set(zero.obs_id) <= set(full.obs_id) and not set(zero.obs_id) & set(base.obs_id)
+    assert all("off the log RL axis" in dropped[o] for o in zero.obs_id)
+    kept = base[base.rl_stage.notna()]
+    assert set(kept.family) == {"areal-v0.1-1.5b", "areal-v0.1-qwen2.5-7b-zero-orz"}  # two RL stages or more
+    assert kept.groupby("family").rl_stage.nunique().min() >= 2
+    lone = obs[obs.family.eq("skywork-or1-32b") & obs.rl_stage.eq(1)].obs_id
+    assert all("no RL contrast" in dropped[o] for o in lone)

@@ -149,9 +149,9 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
 
 def backtest(df: pd.DataFrame, spec: dict, spec_text: str, cutoffs: list[str], *, seed: int, sampler_kwargs: dict,
              echo=print) -> pd.DataFrame:
-    from rlforecast.model.design import select_rows
+    from rlforecast.model.design import rows_for
 
-    used, _ = select_rows(df, spec["model"]["include_non_reasoning"])
+    used, _ = rows_for(df, spec)
     splits = [(f"before {c}", *time_split(used, c)) for c in cutoffs]
     splits.append(("effort extrapolation", *effort_split(used)))
     results = []
@@ -372,7 +372,7 @@ def arrival_backtest(df, spec, spec_text, cutoffs, scenarios_path, thresholds_pa
 
     from rlforecast.data.build import to_csv_text
     from rlforecast.fit import fit_cached, write_run
-    from rlforecast.model.design import select_rows
+    from rlforecast.model.design import rows_for
     from rlforecast.scenarios.forecast import DEFAULT_THRESHOLDS
     from rlforecast.scenarios.spec import read_thresholds
 
@@ -383,7 +383,7 @@ def arrival_backtest(df, spec, spec_text, cutoffs, scenarios_path, thresholds_pa
              for sc in load_scenarios(scenarios_path) if sc.start is not None]
     if dated:
         raise InputError(dated)
-    used, _ = select_rows(df, spec["model"]["include_non_reasoning"])
+    used, _ = rows_for(df, spec)
     thresholds_path = thresholds_path or DEFAULT_THRESHOLDS
     levels, _ = read_thresholds(thresholds_path, sorted(set(used["benchmark"])))
     parts = []

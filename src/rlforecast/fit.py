@@ -26,7 +26,7 @@ import xarray as xr
 from rlforecast import __version__
 from rlforecast.errors import ConvergenceError, InputError, check_interrupt
 from rlforecast.io import atomic_path, file_lock, sha256_bytes
-from rlforecast.model.design import Design, build_design, select_rows
+from rlforecast.model.design import Design, build_design, rows_for
 from rlforecast.model.spec import parse_spec, spec_hash
 
 FORMAT_VERSION = 2  # run files: 2 = format_version attribute, compressed, no stored log-likelihood
@@ -99,7 +99,7 @@ def run_inputs(run: xr.DataTree) -> tuple[pd.DataFrame, dict, Design]:
     """The observations, spec and design a run was fitted on (from the run file itself)."""
     df = pd.read_csv(io.StringIO(run.attrs["observations_csv"]), dtype=str, keep_default_na=False, na_values=[""])
     spec = parse_spec(run.attrs["spec_toml"], "<run spec>")
-    used, _ = select_rows(df, spec["model"]["include_non_reasoning"])
+    used, _ = rows_for(df, spec)
     return used, spec, build_design(used)
 
 
@@ -278,7 +278,7 @@ def fit_observations(df: pd.DataFrame, spec: dict, spec_text: str, data_bytes: b
     """Sample the model for validated observations ``df``; return the complete run DataTree."""
     from rlforecast.model.build import build_model
 
-    used, dropped = select_rows(df, spec["model"]["include_non_reasoning"])
+    used, dropped = rows_for(df, spec)
     design = build_design(used)
     s = spec["sampler"]
     settings = {"sampler": sampler, "draws": draws or s["draws"], "tune": tune or s["tune"],
@@ -489,7 +489,7 @@ def fit_command(data_path, model_path, out_path, *, seed, sampler, draws, tune, 
 
     df = read_observations(data_path)
     spec, spec_text = load_spec(model_path)
-    used, dropped = select_rows(df, spec["model"]["include_non_reasoning"])
+    used, dropped = rows_for(df, spec)
     if used.empty:  # nothing to fit: say why instead of failing inside the sampler
         reasons = sorted(set(dropped.values()))
         column = "reasoning" if all("non-reasoning" in r for r in reasons) else "rl_log10_rel"

@@ -131,9 +131,32 @@ def _counts(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return n_eff.astype(np.int64), np.rint(acc * n_eff).astype(np.int64)
 
 
-def select_rows(df: pd.DataFrame, include_non_reasoning: bool) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Rows the model can place on both compute axes; the rest with the reason they were left out."""
+def rows_for(df: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, dict[str, str]]:
+    """``select_rows`` with the spec's switches."""
+    zero = spec.get("rl_stages", {}).get("from_zero", "latent_gap") == "latent_gap"
+    return select_rows(df, spec["model"]["include_non_reasoning"], zero_stages=zero)
+
+
+def select_rows(df: pd.DataFrame, include_non_reasoning: bool,
+                zero_stages: bool = True) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Rows the model can place on both compute axes; the rest with the reason they were left out.
+
+    ``zero_stages=False`` leaves out the starting checkpoints of RL series that start from no RL (zero
+    compute is off the log axis; placing them needs the assumed ``zero_gap``), and then the series left
+    without an RL contrast."""
     dropped: dict[str, str] = {}
+    if not zero_stages and "rl_stage" in df:
+        stage = pd.to_numeric(df["rl_stage"], errors="coerce")
+        from_zero = stage.notna() & df["rl_from_zero"].eq("yes")
+        first = from_zero & stage.eq(stage.groupby(df["family"]).transform("min"))
+        for oid in df.loc[first, "obs_id"]:
+            dropped[oid] = "RL-series start with no RL of its own: off the log RL axis (rl_stages.from_zero = left_out)"
+        rest = df[~first]
+        stages_left = pd.to_numeric(rest["rl_stage"], errors="coerce").groupby(rest["family"]).nunique()
+        lone = rest["rl_stage"].notna() & rest["family"].map(stages_left).le(1)
+        for oid in rest.loc[lone, "obs_id"]:
+            dropped[oid] = "RL series with one stage left once its zero stage is out: no RL contrast"
+        df = rest[~lone]
     fam_bases = df.groupby("family")["base_model"].nunique()
     multi = df["family"].map(fam_bases).gt(1)
     staged = pd.to_numeric(df["rl_stage"], errors="coerce").notna() if "rl_stage" in df else pd.Series(False, index=df.index)

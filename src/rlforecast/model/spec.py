@@ -46,7 +46,7 @@ SCHEMA: dict[str, dict[str, object]] = {
     "progress": {"rate_mu": _NORMAL, "rate_sd": _HALF},
     # optional (required when the data hold RL-training series): log-normal priors on the latent steps, in
     # decades of RL compute; `step` from one stage to the next, `zero_gap` from no RL to a series' first stage
-    "rl_stages": {"step": _LOGNORMAL, "zero_gap": _LOGNORMAL},
+    "rl_stages": {"step": _LOGNORMAL, "zero_gap": _LOGNORMAL, "from_zero": ("latent_gap", "left_out")},
 }
 OPTIONAL_SECTIONS = {"progress", "rl_stages"}
 
@@ -69,7 +69,7 @@ def _check_value(path: str, dotted: str, rule, value, problems: list[Problem]) -
     elif rule is str:
         ok = isinstance(value, str) and value.strip() != ""
         expected = "a non-empty string"
-    elif isinstance(rule, tuple) and dotted.startswith(("model.", "sampler.")):
+    elif isinstance(rule, tuple) and dotted.startswith(("model.", "sampler.", "rl_stages.from_zero")):
         ok = value in rule
         expected = "one of " + ", ".join(rule)
     else:  # prior table with required numeric parameters
