@@ -13,7 +13,7 @@ Parts (each can be skipped):
   same gate; ``fit_speedup_vs_pymc_nuts`` is the ratio of min bulk ESS per second (compile included).
 - forecast: ``make forecast`` end to end with an empty fit cache.
 - propagation (no fit needed): a synthetic frontier state (see ``synthetic_state``) with the 17 benchmarks of
-  the shipped observations and the default thresholds (0.5, 0.8, 0.9), monthly steps from 2026-01 to 2040-12:
+  the shipped observations that have a frontier and the default thresholds (0.5, 0.8, 0.9), monthly steps from 2026-01 to 2040-12:
 
   * kernel speed: ``kernels.first_crossing`` on 10,000 draws x 5 presets x 17 benchmarks x 3 thresholds,
     against the reference per-draw Python loop ``kernels.first_crossing_loop`` on a subsample of draws
@@ -158,10 +158,13 @@ def _worker_peak_rss_mb():
 # ----------------------------------------------------------------------------------------- grid setup ---
 
 def grid_benchmarks() -> list[str]:
-    """The benchmarks of the shipped observations (17), sorted."""
+    """The benchmarks of the shipped observations that have a frontier (17, the forecast's), sorted: benchmarks
+    only the RL-training series measure are not forecast, so the workload stays the forecast's."""
     import pandas as pd
 
-    return sorted(pd.read_csv(DATA, usecols=["benchmark"])["benchmark"].unique())
+    from rlforecast.model.design import has_frontier
+
+    return sorted(b for b in pd.read_csv(DATA, usecols=["benchmark"])["benchmark"].unique() if has_frontier(b))
 
 
 def shipped_forecast_date():
