@@ -278,10 +278,7 @@ def _simple_evals_rows(raw: Path, cur: dict) -> list[dict]:
                                 column="reasoning_effort")
         if benchmark == "math":
             notes.append("README label MATH; the split for models after o1 is ambiguous (code default: full test set)")
-        percent = _decimal(r["score_percent"], path, i, "score_percent")
-        if not 0 <= percent <= 100:
-            raise InputError.at(path, f"{r['score_percent']} is outside [0, 100]; expected a percentage", row=i,
-                                column="score_percent")
+        percent = _percent(r["score_percent"], path, i, "score_percent")
         fields, relation = _model_fields(model, setting, cur)
         if effort == "n/a (non-reasoning)":
             fields["reasoning"] = "no"
@@ -326,9 +323,7 @@ def _rl_series_rows(raw: Path, cur: dict) -> list[dict]:
         if zero not in ("yes", "no"):
             raise InputError.at(path, f"'{r['rl_from_zero']}' is not yes or no (series with an unknown start are "
                                       "listed in curation.toml [rl_series_excluded])", row=i, column="rl_from_zero")
-        percent = _decimal(r["value"], path, i, "value")
-        if not 0 <= percent <= 100:
-            raise InputError.at(path, f"{r['value']} is outside [0, 100]; expected a percentage", row=i, column="value")
+        percent = _percent(r["value"], path, i, "value")
         checkpoint = f"{series}/{r['checkpoint'].strip()}"
         secondary = r["verified"].strip().startswith("secondary")
         rows.append({
@@ -584,6 +579,13 @@ def _decimal(cell: str, path: Path, row: int, column: str) -> Decimal:
         value = Decimal("NaN")
     if not value.is_finite():
         raise InputError.at(path, f"'{cell}' is not a number; expected a decimal number", row=row, column=column)
+    return value
+
+
+def _percent(cell: str, path: Path, row: int, column: str) -> Decimal:
+    value = _decimal(cell, path, row, column)
+    if not 0 <= value <= 100:
+        raise InputError.at(path, f"{cell} is outside [0, 100]; expected a percentage", row=row, column=column)
     return value
 
 
