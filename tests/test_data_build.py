@@ -178,3 +178,25 @@ def test_non_utf8_raw_file_is_named(raw_copy):
     (raw_copy / "essay_evidence.csv").write_bytes(b"id,kind\n\xff\xfe,x\n")
     with pytest.raises(InputError, match="essay_evidence.csv.*UTF-8"):
         build_observations(raw_copy)
+
+
+@pytest.mark.parametrize(("old", "new", "column"), [
+    (",AIME24,Avg@32,", ",AIME 2099,Avg@32,", "benchmark"),  # unknown label
+    (",72.9,", ",172.9,", "value"),  # not a percentage
+])
+def test_bad_rl_series_cell_is_named(raw_copy, old, new, column):
+    path = raw_copy / "rl_series.csv"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        build_observations(raw_copy)
+    problem = err.value.problems[0]
+    assert problem.path.endswith("rl_series.csv") and problem.column == column and problem.row > 1
+
+
+def test_bad_aider_yaml_is_named(raw_copy):
+    path = raw_copy / "Aider-AI__aider/aider/website/_data/polyglot_leaderboard.yml"
+    path.write_text("- model: [unclosed\n", encoding="utf-8")
+    with pytest.raises(InputError, match="polyglot_leaderboard.yml.*YAML"):
+        build_observations(raw_copy)
