@@ -272,6 +272,10 @@ def _wait(background, draws: int, min_draws: int, thresholds: dict | None):
     return trace, keep
 
 
+RETRY_TARGET_ACCEPT = 0.995  # smaller steps for a fit whose first attempt had a few divergences
+RETRY_DIVERGENCES = 20  # more than this is a geometry problem that smaller steps do not cure
+
+
 def fit_observations(df: pd.DataFrame, spec: dict, spec_text: str, data_bytes: bytes, *, seed: int,
                      sampler: str = "nutpie", draws: int | None = None, tune: int | None = None,
                      chains: int | None = None, progressbar: bool = True) -> xr.DataTree:
@@ -285,27 +289,34 @@ def fit_observations(df: pd.DataFrame, spec: dict, spec_text: str, data_bytes: b
                 "chains": chains or s["chains"], "target_accept": s["target_accept"], "seed": seed,
                 "adaptation": s["adaptation"], "stop_when_converged": s["stop_when_converged"] and sampler == "nutpie"}
     t0 = time.perf_counter()
-    # Two parametrisations of the same posterior (model.build): the second is tried only when the first
-    # fails the gate at the spec's own tuning and chains (not in shortened exploratory runs), and the
-    # better attempt is kept; provenance lists both.
+    # Fallbacks when a fit fails the gate at the spec's own tuning and chains (not in shortened exploratory
+    # runs): a first attempt with a few divergences is retried with smaller steps (target_accept
+    # RETRY_TARGET_ACCEPT), then the other parametrisation of the same posterior (model.build) is tried; the
+    # best attempt is kept and provenance lists them all.
     attempts = []
     shipped = settings["tune"] == s["tune"] and settings["chains"] == s["chains"]
-    for centred in (True, False) if shipped else (True,):
+    plan = [(True, settings["target_accept"])]
+    while plan:
+        centred, target = plan.pop(0)
         idata, info = sample(build_model(design, spec, centred_inference_slopes=centred), sampler=sampler,
                              draws=settings["draws"], tune=settings["tune"], chains=settings["chains"],
-                             target_accept=settings["target_accept"], seed=seed, adaptation=settings["adaptation"],
+                             target_accept=target, seed=seed, adaptation=settings["adaptation"],
                              progressbar=progressbar,
                              thresholds=spec["diagnostics"] if settings["stop_when_converged"] else None)
         d = diagnose(idata, spec["diagnostics"])
-        info.update(inference_slopes="centred" if centred else "non-centred", passed=d["passed"],
-                    divergences=d["divergences"], ess_bulk_min=round(d["ess_bulk_min"], 1),
+        info.update(inference_slopes="centred" if centred else "non-centred", target_accept=target,
+                    passed=d["passed"], divergences=d["divergences"], ess_bulk_min=round(d["ess_bulk_min"], 1),
                     rhat_max=round(d["rhat_max"], 5))
         attempts.append((idata, info, d))
-        if d["passed"]:
+        if d["passed"] or not shipped:
             break
+        if len(attempts) == 1:  # the first attempt failed: queue the fallbacks
+            if 0 < d["divergences"] <= RETRY_DIVERGENCES and target < RETRY_TARGET_ACCEPT:
+                plan.append((True, RETRY_TARGET_ACCEPT))
+            plan.append((False, settings["target_accept"]))
     idata, info, diag = max(attempts, key=lambda a: (a[1]["passed"], -a[1]["divergences"], a[1]["ess_bulk_min"]))
     t_sample = time.perf_counter() - t0
-    settings.update(draws_kept=info["draws"], stopped_early=info["stopped_early"],
+    settings.update(draws_kept=info["draws"], stopped_early=info["stopped_early"], target_accept_used=info["target_accept"],
                     grad_evals=info.get("grad_evals"), inference_slopes=info["inference_slopes"],
                     attempts=[{k: round(v, 3) if isinstance(v, float) else v for k, v in a.items()}
                               for _, a, _ in attempts])
