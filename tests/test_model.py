@@ -351,6 +351,8 @@ def test_rl_series_stages_are_latent_steps_in_the_model_and_its_numpy_mirror():
     assert moved[df["rl_stage"].notna().to_numpy()].any() and not moved[df["rl_stage"].isna().to_numpy()].any()
     pred = build_design(df[areal].iloc[::-1], ref=d)  # rows in another order: steps found by name
     np.testing.assert_array_equal(pred.rl_step_matrix, d.rl_step_matrix[areal][::-1])
+    last = areal & (df["rl_stage"] == 3).to_numpy()  # one stage alone is placed by the fit's series, not its own
+    np.testing.assert_array_equal(build_design(df[last], ref=d).rl_step_matrix, d.rl_step_matrix[last])
     no_section = {k: v for k, v in spec.items() if k != "rl_stages"}
     with pytest.raises(InputError, match="rl_stages"):
         build_model(d, no_section)

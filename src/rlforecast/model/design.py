@@ -100,6 +100,7 @@ class Design:
     rl_steps: list[str] = field(default_factory=list)
     rl_step_zero: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # (step,) the step is a zero gap
     rl_step_matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (obs, step) in {-1, 0, 1}
+    rl_series: dict[str, tuple[list[int], bool]] = field(default_factory=dict)  # family -> (stages, from zero)
     # (obs,) the row's model generation: its family's first release, in years since PROGRESS_ORIGIN (0 when
     # the family has no release date); used by specs with a [progress] section
     obs_year: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -214,7 +215,7 @@ def build_design(df: pd.DataFrame, ref: Design | None = None) -> Design:
     # An uncertain base model unknown to ref keeps its point value (no posterior to draw from).
     rl_fixed = np.where(rl_latent >= 0, 0.0, rl)
 
-    rl_steps, step_zero, step_matrix = rl_series_steps(df, None if ref is None else ref.rl_steps)
+    rl_steps, step_zero, step_matrix, rl_series = rl_series_steps(df, None if ref is None else ref.rl_series)
 
     # Inference axis.
     labels, budgets = zip(*(_label(s) for s in df["inference_setting"])) if len(df) else ((), ())
@@ -298,40 +299,47 @@ def build_design(df: pd.DataFrame, ref: Design | None = None) -> Design:
         inf_rel_mu=np.asarray(rel_mu, float), inf_rel_sd=np.asarray(rel_lsd, float),
         cal_value=meas[cal].to_numpy(float), cal_anchor=anchor_idx[cal], cal_label=label_idx[cal],
         cal_budget=budgets[cal], benchmark_center=dict(center),
-        rl_steps=rl_steps, rl_step_zero=step_zero, rl_step_matrix=step_matrix,
+        rl_steps=rl_steps, rl_step_zero=step_zero, rl_step_matrix=step_matrix, rl_series=rl_series,
         obs_year=df["family"].map(family_year).fillna(0.0).to_numpy(float), family_year=family_year,
     )
 
 
-def rl_series_steps(df: pd.DataFrame, known: list[str] | None) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Latent RL steps of the staged families in ``df``: names, zero-gap flags and the (obs, step) matrix.
+def rl_series_steps(df: pd.DataFrame, fitted: dict[str, tuple[list[int], bool]] | None
+                    ) -> tuple[list[str], np.ndarray, np.ndarray, dict[str, tuple[list[int], bool]]]:
+    """Latent RL steps of the staged families in ``df``: names, zero-gap flags, the (obs, step) matrix and each
+    series' (stages, starts from zero).
 
-    A series' reference (x_rl = 0) is its first RL-trained stage: stage 0, or stage 1 when stage 0 had no RL
-    (``rl_from_zero``); a later stage sits the sum of the increments up to it above, a zero stage the gap
-    below. With ``known`` (prediction) steps the fit did not have contribute 0."""
+    A series' reference (x_rl = 0) is its first RL-trained stage: its lowest stage, or the next one when the
+    lowest had no RL (``rl_from_zero``); a later stage sits the sum of the increments up to it above, a zero
+    stage the gap below. With ``fitted`` (prediction) the fit's series are used: a row of a stage the fit did
+    not have sits at the highest fitted stage below it; rows of series the fit never saw sit at 0."""
     df = df.reset_index(drop=True)
     stage = pd.to_numeric(df["rl_stage"], errors="coerce") if "rl_stage" in df else pd.Series(np.nan, index=df.index)
     staged = stage.notna().to_numpy()
+    series = fitted
+    if series is None:
+        series = {}
+        for fam, rows in df[staged].groupby("family", sort=True):
+            stages = sorted(int(x) for x in stage[rows.index].unique())
+            series[fam] = (stages, rows["rl_from_zero"].iloc[0] == "yes" and len(stages) > 1)
     names: list[str] = []
-    entries: list[tuple[int, str, float]] = []  # (row, step name, sign)
-    for fam, rows in df[staged].groupby("family", sort=True):
-        stages = sorted(stage[rows.index].astype(int).unique())
-        zero = rows["rl_from_zero"].iloc[0] == "yes" and len(stages) > 1
+    for fam, (stages, zero) in series.items():
         ref = stages[1] if zero else stages[0]
-        steps = [(f"{fam}|stage {s}", s) for s in stages if s > ref]
-        names += ([f"{fam}|zero"] if zero else []) + [n for n, _ in steps]
-        for i, s in zip(rows.index, stage[rows.index].astype(int)):
-            if zero and s == stages[0]:
-                entries.append((i, f"{fam}|zero", -1.0))
-            entries += [(i, n, 1.0) for n, t in steps if t <= s]
-    if known is not None:
-        names = list(known)
+        names += ([f"{fam}|zero"] if zero else []) + [f"{fam}|stage {t}" for t in stages if t > ref]
     ix = {n: j for j, n in enumerate(names)}
     matrix = np.zeros((len(df), len(names)))
-    for i, n, sign in entries:
-        if n in ix:
-            matrix[i, ix[n]] = sign
-    return names, np.array([n.endswith("|zero") for n in names], bool), matrix
+    for i in np.flatnonzero(staged):
+        fam, s = df.at[i, "family"], int(stage[i])
+        if fam not in series:
+            continue
+        stages, zero = series[fam]
+        ref = stages[1] if zero else stages[0]
+        if zero and s < ref:
+            matrix[i, ix[f"{fam}|zero"]] = -1.0
+        for t in stages:
+            if ref < t <= s:
+                matrix[i, ix[f"{fam}|stage {t}"]] = 1.0
+    return names, np.array([n.endswith("|zero") for n in names], bool), matrix, series
 
 
 PROGRESS_ORIGIN = "2025-01-01"  # generation years are counted from here (the middle of the reasoning-model data)
