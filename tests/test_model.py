@@ -28,7 +28,7 @@ def test_shipped_specs_load(path):
 
 def test_spec_rejects_unknown_key_with_hint_and_lists_all_problems():
     text = (REPO / "models/baseline.toml").read_text()
-    text = text.replace("pooling =", "poolling =").replace("draws = 3000", "draws = -3")
+    text = text.replace("pooling =", "poolling =").replace("draws = 4500", "draws = -3")
     with pytest.raises(InputError) as err:
         parse_spec(text, "models/typo.toml")
     msg = err.value.report()
