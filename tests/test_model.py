@@ -274,8 +274,6 @@ def test_compare_reports_loo_table(fitted_run):
 def test_progress_term_enters_the_model_and_its_numpy_mirror_alike():
     """With a [progress] section, eta gains progress_rate[benchmark] * generation year; the PyMC density of the
     counts and the numpy mirror (kernels) agree at prior draws, and the generation years follow release dates."""
-    import pymc as pm
-    from scipy.special import gammaln
 
     from rlforecast.data.schema import read_observations
     from rlforecast.model.build import build_model
@@ -290,14 +288,8 @@ def test_progress_term_enters_the_model_and_its_numpy_mirror_alike():
     assert d.obs_year.min() < -0.2 and d.obs_year.max() > 1.4  # o1 (2024-09) ... 2026 families
     model = build_model(d, spec)
     assert {"progress_rate_mu", "progress_rate_sd", "progress_rate_z"} <= {rv.name for rv in model.free_RVs}
-    prior = pm.sample_prior_predictive(draws=3, model=model, random_seed=2)["prior"]
-    post = {v: prior[v].values.reshape((-1,) + prior[v].shape[2:]) for v in prior.data_vars}
+    post, ll = _mirror_agrees_at_prior_draws(model, d, spec, seed=2)
     assert np.ptp(post["progress_rate"]) > 0
-    ll = pointwise_loglik(post, d, spec)
-    logp = model.compile_logp(vars=[model["correct"]], sum=False, jacobian=False)
-    binomln = gammaln(d.n + 1) - gammaln(d.k + 1) - gammaln(d.n - d.k + 1)
-    for i in range(3):
-        np.testing.assert_allclose(np.ravel(logp(_value_point(model, post, i))) + binomln, ll[i], rtol=1e-6, atol=1e-6)
     no_progress = dict(post, progress_rate=np.zeros_like(post["progress_rate"]))
     assert not np.allclose(pointwise_loglik(no_progress, d, spec), ll)  # the term really moves the density
 
@@ -316,8 +308,6 @@ def test_rl_series_stages_are_latent_steps_in_the_model_and_its_numpy_mirror():
     """RL-training series: a staged checkpoint sits the sum of latent positive steps above its series' first RL
     stage, a stage 0 without RL a latent gap below it; model density and numpy mirror agree at prior draws, and
     prediction designs index the fitted steps by name."""
-    import pymc as pm
-    from scipy.special import gammaln
 
     from rlforecast.data.schema import read_observations
     from rlforecast.model.build import build_model
@@ -338,14 +328,8 @@ def test_rl_series_stages_are_latent_steps_in_the_model_and_its_numpy_mirror():
     assert by_stage[3][steps["areal-v0.1-1.5b|stage 2"]] == 1 and by_stage[3][steps["areal-v0.1-1.5b|stage 3"]] == 1
     assert d.rl_step_zero[steps["areal-v0.1-1.5b|zero"]] and not d.rl_step_zero[steps["areal-v0.1-1.5b|stage 3"]]
     model = build_model(d, spec)
-    prior = pm.sample_prior_predictive(draws=3, model=model, random_seed=3)["prior"]
-    post = {v: prior[v].values.reshape((-1,) + prior[v].shape[2:]) for v in prior.data_vars}
+    post, ll = _mirror_agrees_at_prior_draws(model, d, spec, seed=3)
     assert (post["rl_step_decades"] > 0).all()
-    ll = pointwise_loglik(post, d, spec)
-    logp = model.compile_logp(vars=[model["correct"]], sum=False, jacobian=False)
-    binomln = gammaln(d.n + 1) - gammaln(d.k + 1) - gammaln(d.n - d.k + 1)
-    for i in range(3):
-        np.testing.assert_allclose(np.ravel(logp(_value_point(model, post, i))) + binomln, ll[i], rtol=1e-6, atol=1e-6)
     flat = dict(post, rl_step_decades=np.zeros_like(post["rl_step_decades"]))
     moved = ~np.isclose(pointwise_loglik(flat, d, spec), ll).all(axis=0)
     assert moved[df["rl_stage"].notna().to_numpy()].any() and not moved[df["rl_stage"].isna().to_numpy()].any()
@@ -375,3 +359,21 @@ def test_rl_series_starts_without_rl_are_left_out_of_the_baseline():
     assert kept.groupby("family").rl_stage.nunique().min() >= 2
     lone = obs[obs.family.eq("skywork-or1-32b") & obs.rl_stage.eq(1)].obs_id
     assert all("no RL contrast" in dropped[o] for o in lone)
+
+
+def _mirror_agrees_at_prior_draws(model, d, spec, seed: int):
+    """Three prior draws of ``model``: the PyMC density of the counts equals the numpy mirror's pointwise
+    log-likelihood (binomial coefficient added back). Returns the draws and the mirror's values."""
+    import pymc as pm
+    from scipy.special import gammaln
+
+    from rlforecast.model.kernels import pointwise_loglik
+
+    prior = pm.sample_prior_predictive(draws=3, model=model, random_seed=seed)["prior"]
+    post = {v: prior[v].values.reshape((-1,) + prior[v].shape[2:]) for v in prior.data_vars}
+    ll = pointwise_loglik(post, d, spec)
+    logp = model.compile_logp(vars=[model["correct"]], sum=False, jacobian=False)
+    binomln = gammaln(d.n + 1) - gammaln(d.k + 1) - gammaln(d.n - d.k + 1)
+    for i in range(3):
+        np.testing.assert_allclose(np.ravel(logp(_value_point(model, post, i))) + binomln, ll[i], rtol=1e-6, atol=1e-6)
+    return post, ll
