@@ -80,6 +80,29 @@ def _interrupted(proc: subprocess.Popen, signum: int, after_s: float, timeout: f
     return proc.returncode, err.decode()
 
 
+_SIGNAL_AT = """
+import functools, importlib, os, sys
+module, name, signum = sys.argv[1], sys.argv[2], int(sys.argv[3])
+mod = importlib.import_module(module)
+real = getattr(mod, name)
+@functools.wraps(real)
+def hooked(*args, **kwargs):
+    os.kill(os.getpid(), signum)  # delivered as from outside: the handler runs at the next bytecode
+    return real(*args, **kwargs)
+setattr(mod, name, hooked)
+from rlforecast.cli import main
+sys.argv = ["rlforecast"] + sys.argv[4:]
+main()
+"""
+
+
+def _signal_at(cmd: list[str], target: str, signum: int) -> list[str]:
+    """``cmd`` (a CLI call) run so that ``signum`` arrives when ``target`` ("module:function") is first called:
+    mid-run on any machine, where a timer lands after a fast machine has finished."""
+    module, name = target.split(":")
+    return [sys.executable, "-c", _SIGNAL_AT, module, name, str(int(signum))] + cmd[len(CLI):]
+
+
 def _check_interrupt_message(code: int, err: str, signum: int) -> None:
     assert code == -signum, err  # ends by the signal after cleaning up: a shell sees status 128 + signum
     assert "Traceback" not in err
@@ -251,10 +274,13 @@ def test_an_interrupted_forecast_leaves_the_earlier_set(fitted_run, scenarios, f
     sets, _ = forecast_sets
     out = _earlier_set(forecast_sets, tmp_path)
     assert _one_set(out, sets) == 1
-    for signum, after_s in ((signal.SIGINT, 1.0), (signal.SIGTERM, 4.0)):  # importing; computing (~10 s in all)
-        proc = subprocess.Popen(_forecast_cmd(fitted_run, scenarios, out, 2), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=_env(tmp_path))
-        code, err = _interrupted(proc, signum, after_s)
+    cmd = _forecast_cmd(fitted_run, scenarios, out, 2)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(tmp_path))
+    runs = [_interrupted(proc, signal.SIGINT, 1.0)]  # while importing
+    mid = _signal_at(cmd, "rlforecast.scenarios.propagate:arrival_counts", signal.SIGTERM)  # while computing
+    proc = subprocess.run(mid, capture_output=True, env=_env(tmp_path), timeout=120)
+    runs.append((proc.returncode, proc.stderr.decode()))
+    for (code, err), signum in zip(runs, (signal.SIGINT, signal.SIGTERM)):
         _check_interrupt_message(code, err, signum)
         assert _one_set(out, sets) == 1
         _no_leftovers(out)
@@ -328,19 +354,22 @@ def test_interrupted_budget_report_and_backtest_keep_earlier_outputs(command, fi
         cmd = CLI + ["budget", "--fit", str(fitted_run), "--scenarios", str(scenarios), "--out", str(out),
                      "--posterior-draws", "400", "--param-draws", "400", "--allow-unconverged"]
         earlier = {"budget.csv": b"an earlier budget\n", "budget.md": b"# earlier\n"}
+        target = "rlforecast.scenarios.budget:uncertainty_budget"
     elif command == "report":
         cmd = CLI + ["report", "--fit", str(fitted_run), "--scenarios", str(scenarios), "--out",
                      str(out / "report.html"), "--allow-unconverged"]
         earlier = {"report.html": b"<html>an earlier report</html>"}
+        target = "rlforecast.report:forest_plot"  # after the forecast, before the budget
     else:
         cmd = CLI + ["backtest", "--data", str(sim_csv), "--model", str(MODEL), "--out", str(out), "--draws", "3000",
                      "--tune", "200", "--chains", "2"]
         earlier = {"backtest.csv": b"an earlier backtest\n", "backtest.png": b"png"}
+        target = "rlforecast.fit:fit_observations"  # the first fold's fit
     for name, data in earlier.items():
         (out / name).write_bytes(data)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(tmp_path / "cache"))
-    code, err = _interrupted(proc, signal.SIGINT, 4.0)  # each takes 8-11 s on 2 cores: the signal lands mid-run
-    _check_interrupt_message(code, err, signal.SIGINT)
+    proc = subprocess.run(_signal_at(cmd, target, signal.SIGINT), capture_output=True, env=_env(tmp_path / "cache"),
+                          timeout=300)
+    _check_interrupt_message(proc.returncode, proc.stderr.decode(), signal.SIGINT)
     assert _snapshot(out) == earlier
     _no_leftovers(out)
 
