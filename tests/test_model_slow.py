@@ -79,3 +79,22 @@ def test_shipped_fit_agrees_with_the_long_reference_fit():
     z = table["z"].abs()
     assert len(table) == 67
     assert (z < 2).mean() >= 0.9 and z.max() < 3.5, table.loc[z > 2].to_string()
+
+
+def test_grouped_cv_refits_each_fold_and_scores_held_out_families(fitted_run, tmp_path):
+    """Two folds of whole families of the simulated data: every row is scored once, held out; new families are
+    harder to predict than PSIS-LOO's in-sample rows; held-out intervals cover about as stated."""
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from rlforecast.cli import main
+
+    res = CliRunner().invoke(main, ["compare", str(fitted_run), "--cv", "2", "--cv-out", str(tmp_path / "cv")])
+    assert res.exit_code == 0, res.output
+    models = pd.read_csv(tmp_path / "cv" / "cv_models.csv")
+    folds = pd.read_csv(tmp_path / "cv" / "cv_folds.csv")
+    cover = pd.read_csv(tmp_path / "cv" / "cv_coverage.csv").set_index("benchmark")
+    assert len(folds) == 2 and folds["n_test"].sum() == cover.loc["all", "n_obs"]
+    assert np.isclose(folds["elpd"].sum(), models.loc[0, "elpd_cv"], rtol=1e-6)
+    assert models.loc[0, "elpd_cv"] < models.loc[0, "elpd_psis_loo"]
+    assert 0.7 <= cover.loc["all", "cover90"] <= 1.0

@@ -207,13 +207,22 @@ def exchange_rate(fit_path, out_path, gpt_level_inference, allow_unconverged):
 
 @main.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None)
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
+              help="CSV of the model table.")
+@click.option("--cv", "cv", type=click.IntRange(min=2), default=None,
+              help="Grouped K-fold cross-validation with K exact refits per run (through the fit cache).")
+@click.option("--cv-by", "scheme", type=click.Choice(["family", "cell"]), default="family", show_default=True,
+              help="Groups held out whole: model families, or benchmark x family cells.")
+@click.option("--cv-out", "cv_out", type=click.Path(file_okay=False), default=None,
+              help="Folder for cv_models.csv, cv_folds.csv and cv_coverage.csv.")
+@click.option("--seed", default=1, show_default=True, type=SEED, help="Fold assignment and PIT randomisation.")
 @_clean_errors
-def compare(runs, out_path):
-    """Compare fitted model variants by PSIS-LOO (with Pareto-k warnings)."""
+def compare(runs, out_path, cv, scheme, cv_out, seed):
+    """Compare fitted model variants by PSIS-LOO (with Pareto-k warnings) or, with --cv K, by grouped K-fold
+    cross-validation (elpd with standard errors, stacking weights, held-out interval coverage)."""
     from rlforecast.compare import compare_command
 
-    compare_command(list(runs), out_path, echo=click.echo)
+    compare_command(list(runs), out_path, cv=cv, scheme=scheme, seed=seed, cv_out=cv_out, echo=click.echo)
 
 
 @main.command()

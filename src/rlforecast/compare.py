@@ -1,4 +1,5 @@
-"""`rlforecast compare`: PSIS-LOO across fitted model variants, with Pareto-k warnings."""
+"""`rlforecast compare`: PSIS-LOO across fitted model variants, with Pareto-k warnings; with ``--cv K``, grouped
+K-fold cross-validation by exact refits and stacking weights (``crossval``)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,15 @@ import warnings as pywarnings
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from rlforecast.errors import InputError
 from rlforecast.io import write_text
 
 
-def compare_runs(paths: list[str]) -> tuple[pd.DataFrame, list[str]]:
-    """LOO table (best first) and warnings for observations with Pareto k > 0.7."""
-    import arviz_stats as azs
-    import xarray as xr
-
+def load_runs(paths: list[str]) -> tuple[dict[str, xr.DataTree], list[str]]:
+    """Runs by model id (with their pointwise log-likelihood) and warnings; refused unless all were fitted on the
+    same observations and rows."""
     from rlforecast.fit import load_run, log_likelihood, provenance
 
     runs, warnings, data_hashes = {}, [], set()
@@ -35,6 +35,14 @@ def compare_runs(paths: list[str]) -> tuple[pd.DataFrame, list[str]]:
     if len(set(n_obs.values())) > 1:
         raise InputError.at(paths[-1], f"runs use different rows ({n_obs}); compare variants that keep the same rows",
                             key="log_likelihood")
+    return runs, warnings
+
+
+def compare_runs(paths: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """LOO table (best first) and warnings for observations with Pareto k > 0.7."""
+    import arviz_stats as azs
+
+    runs, warnings = load_runs(paths)
     with pywarnings.catch_warnings():  # arviz warns once per run and call; the count per run is reported below
         pywarnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto", category=UserWarning)
         for name, run in runs.items():
@@ -48,11 +56,36 @@ def compare_runs(paths: list[str]) -> tuple[pd.DataFrame, list[str]]:
     return table, warnings
 
 
-def compare_command(paths, out_path=None, *, echo=print) -> None:
-    table, warnings = compare_runs(paths)
-    echo(table.to_string(float_format=lambda x: f"{x:.2f}"))
-    for w in warnings:
-        echo("WARNING: " + w)
+def compare_command(paths, out_path=None, *, cv: int | None = None, scheme: str = "family", seed: int = 1,
+                    cv_out=None, echo=print) -> None:
+    if cv is None:
+        table, warnings = compare_runs(paths)
+        echo(table.to_string(float_format=lambda x: f"{x:.2f}"))
+        for w in warnings:
+            echo("WARNING: " + w)
+        if out_path:
+            write_text(out_path, table.to_csv(lineterminator="\n", float_format="%.6g"))
+            echo(f"wrote {out_path}")
+        return
+    from rlforecast.crossval import cross_validate
+    from rlforecast.io import write_set
+
+    tables = cross_validate(list(paths), cv, scheme, seed, echo=echo)
+    echo(f"grouped {cv}-fold cross-validation, whole {scheme} groups held out (exact refits):")
+    echo(tables["models"].to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+    failed = tables["folds"][~tables["folds"]["fit_passed"]]
+    for _, row in failed.iterrows():
+        echo(f"WARNING: {row['model']} fold {row['fold']}: the refit FAILED its diagnostics (R-hat {row['rhat_max']:.4f}, "
+             f"ESS {row['ess_bulk_min']:.0f}, {row['divergences']} divergences); its elpd is less trustworthy")
+    overall = tables["coverage"][tables["coverage"]["benchmark"] == "all"]
+    for _, row in overall.iterrows():
+        echo(f"{row['model']}: held-out coverage {row['cover50']:.2f} (50%), {row['cover90']:.2f} (90%) "
+             f"over {int(row['n_obs'])} rows (randomised PIT)")
+    files = {f"cv_{name}.csv": t.to_csv(index=False, lineterminator="\n", float_format="%.6g")
+             for name, t in tables.items()}
     if out_path:
-        write_text(out_path, table.to_csv(lineterminator="\n", float_format="%.6g"))
+        write_text(out_path, files["cv_models.csv"])
         echo(f"wrote {out_path}")
+    if cv_out:
+        write_set(cv_out, files, "compare")
+        echo(f"wrote {len(files)} files to {cv_out}")

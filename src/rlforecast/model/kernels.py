@@ -111,6 +111,15 @@ def observed_accuracy_draws(params: dict, n_items: np.ndarray, rng: np.random.Ge
     return rng.binomial(n, p) / n
 
 
+def randomised_pit(draws: np.ndarray, k: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """PIT of observed counts ``k`` (obs,) under predictive count draws (sample, obs): P(Y < k) + U P(Y = k),
+    uniform on (0, 1) for a calibrated forecast of a discrete outcome (Czado, Gneiting and Held 2009). Counting
+    the mass at the observed count as inside an interval, as a check on quantiles of k/n does, over-covers."""
+    below = (draws < k).mean(axis=0)
+    at = (draws == k).mean(axis=0)
+    return below + rng.uniform(size=np.shape(k)) * at
+
+
 def derived_anchors(d: Design, offset: np.ndarray | None, elasticity: np.ndarray | None) -> np.ndarray:
     """(sample, n_derived) anchors of calibration groups: mean of measured x net of label offsets
     (the numpy mirror of the model's derived anchors)."""
