@@ -73,8 +73,7 @@ def _refits_wrapper():
         def log_likelihood__i(self, excluded_obs, idata__i):
             from rlforecast.fit import posterior_arrays, provenance, run_inputs
             from rlforecast.model.design import build_design
-            from rlforecast.model.kernels import (observed_accuracy_draws, pointwise_loglik, randomised_pit,
-                                                  row_parameters)
+            from rlforecast.model.kernels import observed_pit, pointwise_loglik, row_parameters
 
             idx, test = excluded_obs
             _, spec, ref = run_inputs(idata__i)
@@ -82,8 +81,7 @@ def _refits_wrapper():
             post = posterior_arrays(idata__i)
             ll = pointwise_loglik(post, design, spec)
             params = row_parameters(post, design, spec, self.rng)
-            counts = np.rint(observed_accuracy_draws(params, design.n, self.rng) * design.n).astype(np.int64)
-            self.pit[idx] = randomised_pit(counts, design.k, self.rng)
+            self.pit[idx] = observed_pit(params, design, self.rng)
             diag = provenance(idata__i)["diagnostics"]
             self.folds.append({"model": self.name, "fold": len(self.folds) + 1, "n_test": len(idx),
                                "groups": len(test.groupby(SCHEMES[self.scheme])), "elpd": float(_lpd(ll).sum()),

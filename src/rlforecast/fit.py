@@ -115,13 +115,12 @@ def pit_coverage(pit: np.ndarray, benchmark: pd.Series) -> pd.DataFrame:
 
 def ppc_coverage(run: xr.DataTree, seed: int) -> pd.DataFrame:
     """In-sample posterior predictive coverage per benchmark, from the randomised PIT of each observed count."""
-    from rlforecast.model.kernels import observed_accuracy_draws, randomised_pit, row_parameters
+    from rlforecast.model.kernels import observed_pit, row_parameters
 
     df, spec, design = run_inputs(run)
     rng = np.random.default_rng(seed)
     params = row_parameters(posterior_arrays(run), design, spec, rng)
-    counts = np.rint(observed_accuracy_draws(params, design.n, rng) * design.n).astype(np.int64)
-    return pit_coverage(randomised_pit(counts, design.k, rng), df["benchmark"])
+    return pit_coverage(observed_pit(params, design, rng), df["benchmark"])
 
 
 def provenance(run: xr.DataTree) -> dict:

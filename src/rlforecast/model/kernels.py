@@ -120,6 +120,12 @@ def randomised_pit(draws: np.ndarray, k: np.ndarray, rng: np.random.Generator) -
     return below + rng.uniform(size=np.shape(k)) * at
 
 
+def observed_pit(params: dict, d: Design, rng: np.random.Generator) -> np.ndarray:
+    """Randomised PIT (obs,) of each observed count under the posterior predictive of ``params``."""
+    counts = np.rint(observed_accuracy_draws(params, d.n, rng) * d.n).astype(np.int64)
+    return randomised_pit(counts, d.k, rng)
+
+
 def derived_anchors(d: Design, offset: np.ndarray | None, elasticity: np.ndarray | None) -> np.ndarray:
     """(sample, n_derived) anchors of calibration groups: mean of measured x net of label offsets
     (the numpy mirror of the model's derived anchors)."""
