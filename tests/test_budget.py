@@ -63,6 +63,21 @@ def test_nested_posterior_term_is_the_within_variant_variance():
     np.testing.assert_allclose(terms[frozenset({M})], y.mean(axis=(1, 2, 3)).var(axis=0), rtol=1e-12)
 
 
+def test_weighted_variants_follow_the_mixture_distribution():
+    """Stacking weights on the model axis: the terms add up to the variance under the weighted mixture, the
+    model term is the weighted variance of the variant means, and a weight of 0 drops a variant."""
+    y = np.random.default_rng(2).standard_normal((3, 6, 2, 5, 1)) + np.array([0.0, 4.0, -2.0])[:, None, None, None, None]
+    w = np.array([0.25, 0.75, 0.0])
+    terms = variance_terms(y, 4, {1: 0}, {0: w})
+    pooled = np.repeat(y[:2].reshape(2, -1), [1, 3], axis=0).ravel()  # the mixture as equally weighted draws
+    np.testing.assert_allclose(sum(terms.values())[0], pooled.var(), rtol=1e-12)
+    means = y.mean(axis=(1, 2, 3))[:, 0]
+    np.testing.assert_allclose(terms[frozenset({M})][0], np.sum(w * (means - np.sum(w * means)) ** 2), rtol=1e-12)
+    dropped = variance_terms(y[:2], 4, {1: 0}, {0: w[:2]})
+    for t in terms:
+        np.testing.assert_allclose(terms[t], dropped[t], rtol=1e-12, atol=1e-15)
+
+
 def test_a_pure_interaction_is_split_evenly_by_shapley():
     y = _grid(inter=1)
     terms = variance_terms(y, 4, {1: 0})

@@ -226,7 +226,11 @@ def compare(runs, out_path, cv, scheme, cv_out, seed):
 
 
 @main.command()
-@click.option("--fit", "fit_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--fit", "fit_paths", required=True, multiple=True, type=click.Path(dir_okay=False),
+              help="Run file; repeat once per model variant to forecast from their stacked mixture (needs --weights).")
+@click.option("--weights", "weights_path", default=None, type=click.Path(dir_okay=False),
+              help="Stacking weights of the variants: a CSV with columns model, stacking_weight (compare --cv writes "
+                   "cv_models.csv).")
 @SCENARIOS
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @THRESHOLDS
@@ -236,19 +240,23 @@ def compare(runs, out_path, cv, scheme, cv_out, seed):
 @click.option("--allow-unconverged", is_flag=True, help="Accept a fit that failed diagnostics (every table says so).")
 @click.option("--start", "start", default=None, help=START_HELP)
 @_clean_errors
-def forecast(fit_path, scenarios_path, out_dir, thresholds_path, seed, param_draws, scheduler, allow_unconverged,
-             start):
-    """Propagate the posterior through compute scenarios into arrival-date distributions."""
+def forecast(fit_paths, weights_path, scenarios_path, out_dir, thresholds_path, seed, param_draws, scheduler,
+             allow_unconverged, start):
+    """Propagate the posterior (or the stacked mixture of several variants' posteriors) through compute
+    scenarios into arrival-date distributions."""
     from rlforecast.scenarios.forecast import forecast_command
 
-    forecast_command(fit_path, scenarios_path, out_dir, thresholds_path=thresholds_path, seed=seed,
+    forecast_command(list(fit_paths), scenarios_path, out_dir, thresholds_path=thresholds_path, seed=seed,
                      param_draws=param_draws, scheduler=scheduler, allow_unconverged=allow_unconverged,
-                     start=_start(start), echo=click.echo)
+                     start=_start(start), weights_path=weights_path, echo=click.echo)
 
 
 @main.command()
 @click.option("--fit", "fit_paths", required=True, multiple=True, type=click.Path(dir_okay=False),
-              help="Run file; repeat once per model variant (variants get equal weight).")
+              help="Run file; repeat once per model variant (equal weights unless --weights).")
+@click.option("--weights", "weights_path", default=None, type=click.Path(dir_okay=False),
+              help="Stacking weights of the variants for the model share: a CSV with columns model, stacking_weight "
+                   "(compare --cv writes cv_models.csv).")
 @SCENARIOS
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for budget.csv/md/png.")
 @THRESHOLDS
@@ -258,15 +266,15 @@ def forecast(fit_path, scenarios_path, out_dir, thresholds_path, seed, param_dra
 @click.option("--allow-unconverged", is_flag=True, help="Accept fits that failed diagnostics (outputs say so).")
 @click.option("--start", "start", default=None, help=START_HELP)
 @_clean_errors
-def budget(fit_paths, scenarios_path, out_dir, thresholds_path, seed, posterior_draws, param_draws, allow_unconverged,
-           start):
+def budget(fit_paths, weights_path, scenarios_path, out_dir, thresholds_path, seed, posterior_draws, param_draws,
+           allow_unconverged, start):
     """Uncertainty budget: split the spread of each arrival date into posterior, scenario parameters,
     scenario choice and model variant (variance shares and Shapley attribution)."""
     from rlforecast.scenarios.budget import budget_command
 
     budget_command(fit_paths, scenarios_path, out_dir, thresholds_path=thresholds_path, seed=seed,
                    posterior_draws=posterior_draws, param_draws=param_draws, allow_unconverged=allow_unconverged,
-                   start=_start(start), echo=click.echo)
+                   start=_start(start), weights_path=weights_path, echo=click.echo)
 
 
 @main.command()

@@ -4,6 +4,7 @@ K-fold cross-validation by exact refits and stacking weights (``crossval``)."""
 from __future__ import annotations
 
 import warnings as pywarnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,18 +14,43 @@ from rlforecast.errors import InputError
 from rlforecast.io import write_text
 
 
+def load_variants(paths, allow_unconverged: bool, fit_path=None, taken: frozenset[str] = frozenset()) \
+        -> dict[str, tuple[str, xr.DataTree, dict]]:
+    """{name: (path, run, provenance)} of model-variant run files, checked like every run input; a name is the
+    model id, with the file stem added when it repeats (``taken``: names already in use, ``fit_path``: a run
+    already loaded). The same file twice is refused: each variant counts once."""
+    from rlforecast.errors import ConvergenceError
+    from rlforecast.fit import load_run, provenance
+
+    out, seen = {}, {Path(fit_path).resolve()} if fit_path else set()
+    for path in paths:
+        if Path(path).resolve() in seen:
+            raise InputError.at(path, "this run file is given twice (as --fit or --variant); each model variant "
+                                "counts once")
+        seen.add(Path(path).resolve())
+        run = load_run(path, allow_unconverged=allow_unconverged)
+        prov = provenance(run)
+        if not prov["diagnostics"]["passed"] and not allow_unconverged:
+            raise ConvergenceError(f"{path}: the fit failed its sampler diagnostics ({prov['diagnostics']}); refit, or pass "
+                                   "--allow-unconverged to inspect it (every output is then marked).")
+        name = str(prov.get("model_id") or Path(path).stem)
+        if name in taken or name in out:
+            name = f"{name} ({Path(path).stem})"
+        if name in taken or name in out:
+            raise InputError.at(path, f"model variant name '{name}' is already used by another run file")
+        out[name] = (str(path), run, prov)
+    return out
+
+
 def load_runs(paths: list[str]) -> tuple[dict[str, xr.DataTree], list[str]]:
-    """Runs by model id (with their pointwise log-likelihood) and warnings; refused unless all were fitted on the
-    same observations and rows."""
-    from rlforecast.fit import load_run, log_likelihood, provenance
+    """Runs by variant name (with their pointwise log-likelihood) and warnings; refused unless all were fitted on
+    the same observations and rows."""
+    from rlforecast.fit import log_likelihood
 
     runs, warnings, data_hashes = {}, [], set()
-    for path in paths:
-        run = load_run(path, allow_unconverged=True)
-        prov = provenance(run)
+    for name, (path, run, prov) in load_variants(paths, allow_unconverged=True).items():
         data_hashes.add(prov["data_sha256"])
         run["log_likelihood"] = xr.DataTree(log_likelihood(run))
-        name = f"{prov['model_id']}" if prov["model_id"] not in runs else f"{prov['model_id']}:{path}"
         runs[name] = run
         if not prov["diagnostics"]["passed"]:
             warnings.append(f"{path}: fit FAILED its diagnostics; its LOO is not trustworthy")

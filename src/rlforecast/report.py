@@ -427,7 +427,8 @@ def build_report(fit_path, scenarios_path, *, variant_paths=(), thresholds_path=
     from rlforecast.exchange import exchange_table, rl_variation
     from rlforecast.fit import diagnostic_rows, git_commit, provenance, run_inputs
     from rlforecast.model.design import measured_x
-    from rlforecast.scenarios.budget import ALL, budget_figure, load_variants, uncertainty_budget
+    from rlforecast.compare import load_variants
+    from rlforecast.scenarios.budget import ALL, budget_figure, uncertainty_budget
     from rlforecast.scenarios.forecast import compute_forecast
 
     for opt, n in (("--budget-posterior-draws", budget_posterior_draws), ("--budget-param-draws", budget_param_draws)):

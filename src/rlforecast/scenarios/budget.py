@@ -7,14 +7,13 @@ outcome is the arrival year, with draws not reaching the threshold by the horizo
 horizon (``censored_share`` says how much mass that is). Its variance is split exactly into functional-ANOVA
 terms (``kernels.variance_terms``); ``share_*`` columns are main effects, ``share_interactions`` the rest, and
 ``shapley_*`` columns share every interaction equally between the factors in it (they add up to 1). Variants
-get equal weight. Rows per scenario hold the scenario fixed; the ``all scenarios`` rows weight the scenarios
+get equal weight, or their stacking weights (``--weights``, from ``compare --cv``). Rows per scenario hold the scenario fixed; the ``all scenarios`` rows weight the scenarios
 equally and add the scenario choice as a factor.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,7 +21,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from rlforecast import __version__
-from rlforecast.errors import ConvergenceError, InputError
+from rlforecast.errors import InputError
 from rlforecast.io import sha256_file, write_set
 from rlforecast.scenarios import kernels
 from rlforecast.scenarios.figures import render
@@ -80,16 +79,23 @@ def arrival_grid(states: dict[str, xr.Dataset], params: xr.Dataset, requested: x
     )
 
 
-def budget_table(months: xr.DataArray, requested: xr.DataArray, start_month: int, n_months: int) -> pd.DataFrame:
+def budget_table(months: xr.DataArray, requested: xr.DataArray, start_month: int, n_months: int,
+                 model_weights: np.ndarray | None = None) -> pd.DataFrame:
     """Variance shares of the (horizon-capped) arrival year per scenario (and all scenarios) x benchmark x
-    requested threshold. Shares are empty where the arrival year does not vary (e.g. reached at the start
-    in every draw)."""
+    requested threshold, with the variants weighted by ``model_weights`` (default: equally). Shares are empty
+    where the arrival year does not vary (e.g. reached at the start in every draw)."""
+    weights = None if model_weights is None else {0: np.asarray(model_weights, dtype=float)}
+
+    def mean_over_factors(x):  # weighted over variants (if weights are given), equal over the other factors
+        x = x.mean(axis=tuple(range(1, len(FACTORS))))
+        return x.mean(axis=0) if weights is None else np.tensordot(weights[0] / weights[0].sum(), x, axes=1)
+
     rows = []
     for scenario in [*map(str, months.scenario.values), ALL]:
         grid = months if scenario == ALL else months.sel(scenario=[scenario])
         m = grid.values.astype(float)
         years = (start_month + m) / 12.0
-        terms = kernels.variance_terms(years, len(FACTORS), NESTED)
+        terms = kernels.variance_terms(years, len(FACTORS), NESTED, weights)
         total = sum(terms.values())
         shapley = kernels.shapley_split(terms)
         zero = np.zeros_like(total)
@@ -98,8 +104,8 @@ def budget_table(months: xr.DataArray, requested: xr.DataArray, start_month: int
                      for i, f in enumerate(FACTORS)}
             share_sh = {f: np.where(total > NO_SPREAD, shapley.get(i, zero) / total, np.nan) for i, f in enumerate(FACTORS)}
         inter = np.where(total > NO_SPREAD, 1.0 - sum(share.values()), np.nan)
-        mean = years.mean(axis=tuple(range(len(FACTORS))))
-        censored = (m >= n_months).mean(axis=tuple(range(len(FACTORS))))
+        mean = mean_over_factors(years)
+        censored = mean_over_factors((m >= n_months).astype(float))
         for b, bench in enumerate(months.benchmark.values):
             for k, thr in enumerate(months.threshold.values):
                 if not requested.sel(benchmark=bench, threshold=thr):
@@ -114,8 +120,10 @@ def budget_table(months: xr.DataArray, requested: xr.DataArray, start_month: int
 
 
 def uncertainty_budget(runs: dict[str, xr.DataTree], scenarios: list[Scenario], levels: dict[str, tuple[float, ...]],
-                       *, seed: int, posterior_draws: int = 300, param_draws: int = 300) -> pd.DataFrame:
-    """The budget table for fitted variants ``{name: run}`` under ``scenarios`` at thresholds ``levels``."""
+                       *, seed: int, posterior_draws: int = 300, param_draws: int = 300,
+                       weights: dict[str, float] | None = None) -> pd.DataFrame:
+    """The budget table for fitted variants ``{name: run}`` under ``scenarios`` at thresholds ``levels``; the
+    variants weighted by ``weights`` (stacking weights; default equal)."""
     from rlforecast.scenarios.forecast import requested_thresholds, resample, scenario_state
     from rlforecast.scenarios.state import anchor_lags
 
@@ -130,7 +138,8 @@ def uncertainty_budget(runs: dict[str, xr.DataTree], scenarios: list[Scenario], 
     params = draw_params(scenarios, param_draws, seed)
     n_months = scenarios[0].n_months
     months = arrival_grid(states, params, requested, n_months, lags)
-    return budget_table(months, requested, scenarios[0].start_month, n_months)
+    return budget_table(months, requested, scenarios[0].start_month, n_months,
+                        None if weights is None else np.array([weights[name] for name in runs]))
 
 
 def budget_figure(table: pd.DataFrame, threshold: float, note: str = "", scenarios: list[str] | None = None,
@@ -176,38 +185,13 @@ def budget_figure(table: pd.DataFrame, threshold: float, note: str = "", scenari
     return fig
 
 
-def load_variants(paths, allow_unconverged: bool, fit_path=None, taken: frozenset[str] = frozenset()) \
-        -> dict[str, tuple[str, xr.DataTree, dict]]:
-    """{name: (path, run, provenance)} of model-variant run files, checked like every run input; a name is the
-    model id, with the file stem added when it repeats (``taken``: names already in use, ``fit_path``: a run
-    already loaded). The same file twice is refused: each variant counts once."""
-    from rlforecast.fit import load_run, provenance
-
-    out, seen = {}, {Path(fit_path).resolve()} if fit_path else set()
-    for path in paths:
-        if Path(path).resolve() in seen:
-            raise InputError.at(path, "this run file is given twice (as --fit or --variant); each model variant "
-                                "counts once in the uncertainty budget")
-        seen.add(Path(path).resolve())
-        run = load_run(path, allow_unconverged=allow_unconverged)
-        prov = provenance(run)
-        if not prov["diagnostics"]["passed"] and not allow_unconverged:
-            raise ConvergenceError(f"{path}: the fit failed its sampler diagnostics; refit, or pass "
-                                   "--allow-unconverged to inspect it (every output is then marked).")
-        name = str(prov.get("model_id") or Path(path).stem)
-        if name in taken or name in out:
-            name = f"{name} ({Path(path).stem})"
-        if name in taken or name in out:
-            raise InputError.at(path, f"model variant name '{name}' is already used by another run file")
-        out[name] = (str(path), run, prov)
-    return out
-
-
 def budget_command(fit_paths, scenarios_path, out_dir, thresholds_path=None, seed=1, posterior_draws=300,
-                   param_draws=300, allow_unconverged=False, start=None, echo=print):
+                   param_draws=300, allow_unconverged=False, start=None, weights_path=None, echo=print):
     """``rlforecast budget``: write budget.csv, budget.md, one figure per threshold and provenance.json."""
+    from rlforecast.compare import load_variants
     from rlforecast.fit import run_inputs
     from rlforecast.scenarios.forecast import DEFAULT_THRESHOLDS
+    from rlforecast.scenarios.stacking import read_weights
 
     scenarios = load_scenarios(scenarios_path)
     for opt, n in (("--posterior-draws", posterior_draws), ("--param-draws", param_draws)):
@@ -215,14 +199,16 @@ def budget_command(fit_paths, scenarios_path, out_dir, thresholds_path=None, see
             raise InputError.at(opt, f"needs at least 2 draws to measure a spread, got {n}")
     variants = load_variants(fit_paths, allow_unconverged)
     runs = {name: run for name, (_, run, _) in variants.items()}
+    weights = read_weights(weights_path, list(runs)) if weights_path is not None else None
     scenarios = with_start(scenarios, start or forecast_date(next(iter(runs.values()))))
-    fits = [{"name": name, "path": path, "sha256": sha256_file(path), "converged": bool(prov["diagnostics"]["passed"])}
+    fits = [{"name": name, "path": path, "sha256": sha256_file(path), "converged": bool(prov["diagnostics"]["passed"]),
+             "weight": 1 / len(variants) if weights is None else weights[name]}
             for name, (path, _, prov) in variants.items()]
     thresholds_path = thresholds_path or DEFAULT_THRESHOLDS
     benches = sorted(set(run_inputs(next(iter(runs.values())))[0]["benchmark"]))
     levels = load_thresholds(thresholds_path, benches)
     table = uncertainty_budget(runs, scenarios, levels, seed=seed, posterior_draws=posterior_draws,
-                               param_draws=param_draws)
+                               param_draws=param_draws, weights=weights)
     converged = all(f["converged"] for f in fits)
     files = {"budget.csv": table.to_csv(index=False, float_format="%.6g", lineterminator="\n").encode()}
     files["budget.md"] = _markdown(table, fits, converged).encode()
@@ -230,6 +216,8 @@ def budget_command(fit_paths, scenarios_path, out_dir, thresholds_path=None, see
         for fmt, data in render(budget_figure(table, thr)).items():
             files[f"budget_{thr:g}.{fmt}"] = data
     prov = {"command": "budget", "package_version": __version__, "converged": converged, "fits": fits,
+            "weights_file": None if weights_path is None else {"path": str(weights_path),
+                                                               "sha256": sha256_file(weights_path)},
             "seed": seed, "posterior_draws": posterior_draws, "param_draws": param_draws,
             "scenarios": [{"name": sc.name, "path": sc.path, "sha256": sha256_file(sc.path)} for sc in scenarios],
             "thresholds": {"path": str(thresholds_path), "sha256": sha256_file(thresholds_path)},
@@ -257,7 +245,8 @@ def _markdown(table: pd.DataFrame, fits: list[dict], converged: bool) -> str:
                  *(_pct(getattr(r, f"shapley_{f}")) for f in ("posterior", "scenario_params", "scenario_choice",
                                                                "model"))]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Fits: " + "; ".join(f"{f['name']} ({f['path']}, sha256 {f['sha256'][:12]})" for f in fits) + "."]
+    lines += ["", "Fits: " + "; ".join(f"{f['name']} (weight {f['weight']:.3f}, {f['path']}, sha256 {f['sha256'][:12]})"
+                                       for f in fits) + "."]
     return "\n".join(lines) + "\n"
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 
 from rlforecast import __version__
-from rlforecast.errors import ConvergenceError, InputError, Problem
+from rlforecast.errors import InputError, Problem
 from rlforecast.io import json_default, sha256_file, write_set
 from rlforecast.scenarios import figures, tables
 from rlforecast.scenarios.propagate import (accuracy_paths, arrival_counts, carried, compute_paths, draw_params,
@@ -86,6 +86,12 @@ def _footer(prov: dict) -> list[str]:
         f"data {str(fit.get('data_sha256'))[:12]}, git {str(fit.get('git_commit'))[:12]}, sampler {fit.get('sampler')}, "
         f"fit seed {fit.get('seed')}.",
         "Diagnostics: " + ", ".join(f"{k} {v}" for k, v in sorted(diag.items())) + ".",
+        *([] if "mixture" not in prov else [
+            "Model: stacked mixture of " + ", ".join(f"{v['name']} (weight {v['weight']:.3f}, {v['n_draws']} draws, "
+                                                     f"{v['path']}, sha256 {v['sha256'][:12]})"
+                                                     for v in prov["mixture"]["variants"])
+            + f"; stacking weights from {prov['mixture']['weights_file']['path']}. Fit and diagnostics above: the "
+            "variant with the largest weight."]),
         f"Forecast: seed {prov['seed']}, {prov['n_draws']} draws ({prov['n_posterior_draws']} posterior), "
         f"grid {prov['start']} to end {prov['horizon']}, rlforecast {prov['package_version']}.",
         "Scenarios: " + "; ".join(f"{s['name']} ({s['path']}, sha256 {s['sha256'][:12]})" for s in prov["scenarios"]) + ".",
@@ -147,34 +153,45 @@ class Forecast:
 
 
 def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, param_draws=None, scheduler=None,
-                     allow_unconverged=False, command="forecast", start=None) -> Forecast:
+                     allow_unconverged=False, command="forecast", start=None, weights_path=None) -> Forecast:
     """Load and check the inputs, propagate the posterior through the scenarios; write nothing.
 
-    Scenarios without a ``start`` begin at ``start`` if given, else at the fit's forecast date; every
-    benchmark's frontier is carried from its anchor's release month to the start (``propagate.carried``)."""
-    from rlforecast.fit import load_run, provenance
+    ``fit_path``: one run file, or several model variants fitted on the same observations, mixed by the
+    stacking weights in ``weights_path`` (``stacking.mix_states``). Scenarios without a ``start`` begin at
+    ``start`` if given, else at the fit's forecast date; every benchmark's frontier is carried from its
+    anchor's release month to the start (``propagate.carried``)."""
+    from rlforecast.compare import load_variants
+    from rlforecast.scenarios.stacking import mix_states, read_weights
     from rlforecast.scenarios.state import anchor_lags, best_observed, forecast_date
 
     scenarios = load_scenarios(scenarios_path)
     if param_draws is not None and param_draws < 1:
         raise InputError.at("--param-draws", f"must be a positive number of draws, got {param_draws}")
-    run = load_run(fit_path, allow_unconverged=allow_unconverged)
-    fit_prov = provenance(run)
-    converged = bool(fit_prov["diagnostics"]["passed"])
-    if not converged and not allow_unconverged:
-        raise ConvergenceError(f"{fit_path}: the fit failed its sampler diagnostics ({fit_prov['diagnostics']}); "
-                               "refit, or pass --allow-unconverged to inspect it (every output is then marked).")
+    paths = [fit_path] if isinstance(fit_path, (str, Path)) else list(fit_path)
+    variants = load_variants(paths, allow_unconverged)
+    if len(variants) > 1 and weights_path is None:
+        raise InputError.at("--weights", f"{len(variants)} fits are mixed by stacking weights: pass --weights FILE "
+                            "(compare --cv K --cv-out DIR writes DIR/cv_models.csv)")
+    weights = read_weights(weights_path, list(variants)) if weights_path is not None else {next(iter(variants)): 1.0}
+    hashes = {prov["data_sha256"] for _, _, prov in variants.values()}
+    if len(hashes) > 1:
+        raise InputError.at(paths[-1], "the variants were fitted on different observations; stacking weights mix "
+                            "variants of the same data", key="data_sha256")
+    primary = max(weights, key=weights.get)  # the first of the largest weight: whose data and anchors label the tables
+    fit_path, run, fit_prov = variants[primary]
+    converged = all(bool(prov["diagnostics"]["passed"]) for _, _, prov in variants.values())
     start_from = ("scenario file" if scenarios[0].start is not None else "--start" if start
                   else "forecast date (latest release in the fit's data)")
     scenarios = with_start(scenarios, start or forecast_date(run))
-    state = scenario_state(run, scenarios)
+    states = {name: scenario_state(r, scenarios) for name, (_, r, _) in variants.items()}
+    state = states[primary]
     thresholds_path = thresholds_path or DEFAULT_THRESHOLDS
     levels, sourced = read_thresholds(thresholds_path, [str(b) for b in state.benchmark.values])
     requested = requested_thresholds(levels)
 
-    n_posterior = state.sizes["sample"]
+    n_posterior = max(st.sizes["sample"] for st in states.values())
     n = param_draws or n_posterior
-    state = resample(state, n)
+    state = resample(state, n) if len(states) == 1 else mix_states(states, weights, n)
     params = draw_params(scenarios, n, seed)
     names = [sc.name for sc in scenarios]
     reference = names.index(DEFAULT_REFERENCE) if DEFAULT_REFERENCE in names else 0
@@ -190,6 +207,7 @@ def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, par
         "package_version": __version__,
         "converged": converged,
         "fit": {"path": str(fit_path), "sha256": sha256_file(fit_path), **fit_prov},
+        **({"mixture": _mixture_provenance(variants, weights, weights_path, state)} if len(variants) > 1 else {}),
         "seed": seed,
         "n_posterior_draws": n_posterior,
         "n_draws": n,
@@ -210,6 +228,16 @@ def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, par
                     observed=best_observed(run), requested=requested,
                     state=state, params=params, counts=counts, drivers=drivers, provenance=prov, start_month=start_month,
                     horizon=horizon, n_months=n_months)
+
+
+def _mixture_provenance(variants: dict, weights: dict, weights_path, state: xr.Dataset) -> dict:
+    """Which variants made a mixed forecast: weights (and their file), draws taken, each fit's identity."""
+    taken = dict(zip(*np.unique(state.variant.values, return_counts=True)))
+    return {"weights_file": {"path": str(weights_path), "sha256": sha256_file(weights_path)},
+            "variants": [{"name": name, "weight": weights[name], "n_draws": int(taken.get(name, 0)), "path": path,
+                          "sha256": sha256_file(path), "model_id": prov.get("model_id"),
+                          "converged": bool(prov["diagnostics"]["passed"])}
+                         for name, (path, _, prov) in variants.items()]}
 
 
 def _lag_table(lags: xr.DataArray) -> dict:
@@ -253,17 +281,20 @@ def forecast_files(fc: Forecast) -> dict[str, bytes | str]:
 
 
 def forecast_command(fit_path, scenarios_path, out_dir, thresholds_path=None, seed=1, param_draws=None,
-                     scheduler=None, allow_unconverged=False, start=None, echo=print):
-    """Propagate a fitted posterior through compute scenarios; write tables, figures and provenance."""
+                     scheduler=None, allow_unconverged=False, start=None, weights_path=None, echo=print):
+    """Propagate a fitted posterior (or a stacked mixture of variants) through compute scenarios; write tables,
+    figures and provenance."""
     fc = compute_forecast(fit_path, scenarios_path, thresholds_path=thresholds_path, seed=seed,
                           param_draws=param_draws, scheduler=scheduler, allow_unconverged=allow_unconverged,
-                          start=start)
+                          start=start, weights_path=weights_path)
     files = forecast_files(fc)
     write_set(out_dir, files, "forecast")
     header, rows = fc.policy_table()
     _summary(header, rows, fc.levels, echo)
     if not fc.converged:
         echo(f"WARNING: {tables.UNCONVERGED}: sampler diagnostics failed; every output is marked.")
+    if "mixture" in fc.provenance:
+        echo("stacked mixture: " + ", ".join(f"{v['name']} {v['weight']:.3f}" for v in fc.provenance["mixture"]["variants"]))
     echo(f"wrote {len(files)} files to {out_dir}")
 
 

@@ -210,11 +210,12 @@ def count_differences(months, reference, n_months):
     return count_months(np.moveaxis(outcome, 1, 0), 2 * n_months + 1)
 
 
-def variance_terms(y, n_factors: int, nested: dict[int, int] | None = None):
+def variance_terms(y, n_factors: int, nested: dict[int, int] | None = None, weights: dict[int, np.ndarray] | None = None):
     """Functional-ANOVA (Hoeffding) decomposition of a balanced grid of outcomes.
 
     ``y``: ``(f_0, ..., f_{n-1}, ...)``: the first ``n_factors`` axes are factors crossed in a full grid
-    (every cell equally weighted), the trailing axes are independent cells (e.g. benchmark x threshold).
+    (every cell equally weighted, or by the product of ``weights``: probabilities per level of a factor axis,
+    e.g. stacking weights of model variants), the trailing axes are independent cells (e.g. benchmark x threshold).
     Returns ``{term: variance}`` for every non-empty set of factor axes (a frozenset of ints), each of shape
     ``y.shape[n_factors:]``; the terms add up to the total (population) variance exactly.
 
@@ -228,11 +229,23 @@ def variance_terms(y, n_factors: int, nested: dict[int, int] | None = None):
     y = np.asarray(y, dtype=float)
     factors = range(n_factors)
     subsets = [frozenset(c) for k in range(n_factors + 1) for c in itertools.combinations(factors, k)]
-    mean = y.mean(axis=tuple(factors))
+    weights = weights or {}
+    probs = {f: (np.asarray(w, dtype=float) / np.sum(w)).reshape([-1 if i == f else 1 for i in range(y.ndim)])
+             for f, w in weights.items()}  # probabilities per weighted factor axis, broadcasting against y
+
+    def average(x, axes):  # plain means on unweighted axes (exact for equal values)
+        plain = tuple(f for f in axes if f not in probs)
+        x = x.mean(axis=plain, keepdims=True) if plain else x
+        for f in axes:
+            if f in probs:
+                x = (x * probs[f]).sum(axis=f, keepdims=True)
+        return x
+
+    mean = average(y, factors)
     closed = {}
     for v in subsets:
-        marginal = y.mean(axis=tuple(f for f in factors if f not in v), keepdims=True)
-        closed[v] = ((marginal - mean) ** 2).mean(axis=tuple(factors))
+        marginal = average(y, [f for f in factors if f not in v])
+        closed[v] = average((marginal - mean) ** 2, factors).reshape(y.shape[n_factors:])
     terms = {}
     for v in subsets[1:]:
         terms[v] = sum((-1) ** (len(v) - len(w)) * closed[w] for w in subsets if w <= v)
