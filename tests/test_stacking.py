@@ -132,3 +132,18 @@ def test_budget_weights_a_variant_out_when_its_weight_is_zero(fitted_run, tmp_pa
     fits = json.loads((tmp_path / "both/provenance.json").read_text())["fits"]
     assert [f["weight"] for f in fits] == [1.0, 0.0]
     assert "(weight 0.000," in (tmp_path / "both/budget.md").read_text()
+
+
+def test_report_forecasts_from_the_stacked_mixture(fitted_run, tmp_path):
+    twin = tmp_path / "twin.nc"
+    shutil.copyfile(fitted_run, twin)
+    weights = _weights(tmp_path, "model,stacking_weight\nbaseline,0.4\nbaseline (twin),0.6\n")
+    out = tmp_path / "report.html"
+    res = CliRunner().invoke(main, ["report", "--fit", str(fitted_run), "--variant", str(twin), "--weights", str(weights),
+                                    "--scenarios", str(REPO / "data/scenarios/rl-to-parity.toml"), "--out", str(out),
+                                    "--param-draws", "200", "--budget-posterior-draws", "20",
+                                    "--budget-param-draws", "20", "--allow-unconverged"])
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    assert "stacked mixture of the variants' posteriors (stacking weights baseline 0.400, baseline (twin) 0.600)" in text
+    assert "baseline 0.4000 (80 draws), baseline (twin) 0.6000 (120 draws)" in text

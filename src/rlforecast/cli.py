@@ -359,6 +359,9 @@ def backtest(data_path, model_path, out_dir, cutoffs, seed, draws, tune, chains,
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="HTML file to write.")
 @click.option("--variant", "variant_paths", multiple=True, type=click.Path(dir_okay=False),
               help="Another fitted model variant for the uncertainty budget (repeatable).")
+@click.option("--weights", "weights_path", default=None, type=click.Path(dir_okay=False),
+              help="Stacking weights of --fit and the variants (compare --cv's cv_models.csv): the forecast and the "
+                   "budget then use their weighted mixture.")
 @THRESHOLDS
 @click.option("--seed", default=1, show_default=True, type=SEED)
 @click.option("--param-draws", type=click.IntRange(min=1), default=None,
@@ -370,7 +373,7 @@ def backtest(data_path, model_path, out_dir, cutoffs, seed, draws, tune, chains,
 @click.option("--allow-unconverged", is_flag=True, help="Accept fits that failed diagnostics (the report says so).")
 @click.option("--start", "start", default=None, help=START_HELP)
 @_clean_errors
-def report(fit_path, scenarios_path, out_path, variant_paths, thresholds_path, seed, param_draws,
+def report(fit_path, scenarios_path, out_path, variant_paths, weights_path, thresholds_path, seed, param_draws,
            budget_posterior_draws, budget_param_draws, allow_unconverged, start):
     """One self-contained HTML report: data, diagnostics, exchange rates, scenarios, uncertainty budget."""
     from rlforecast.report import report_command
@@ -378,7 +381,8 @@ def report(fit_path, scenarios_path, out_path, variant_paths, thresholds_path, s
     report_command(fit_path, scenarios_path, out_path, variant_paths=list(variant_paths),
                    thresholds_path=thresholds_path, seed=seed, param_draws=param_draws,
                    budget_posterior_draws=budget_posterior_draws, budget_param_draws=budget_param_draws,
-                   allow_unconverged=allow_unconverged, start=_start(start), echo=click.echo)
+                   allow_unconverged=allow_unconverged, start=_start(start), weights_path=weights_path,
+                   echo=click.echo)
 
 
 @main.command()

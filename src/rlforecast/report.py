@@ -173,12 +173,20 @@ def _interval(lo, mid, hi, fmt: str = ".3g") -> str:
 # ------------------------------------------------------------------------------------------------- sections
 
 def summary_section(fit_path: str, fit_prov: dict, unconverged: list[str], n_scenarios: int, n_benchmarks: int,
-                    pooled: dict, essay_ratio: float, variants: list[str]) -> str:
+                    pooled: dict, essay_ratio: float, variants: list[str], weights: dict[str, float] | None = None,
+                    progress: bool = False) -> str:
     status = ("passed its sampler diagnostics" if not unconverged else
               "<strong>FAILED its sampler diagnostics</strong>" if fit_path in unconverged else
               "passed its sampler diagnostics (a variant did not)")
     inside = pooled["ratio_q05"] <= essay_ratio <= pooled["ratio_q95"]
     var = (f" Model variants in the uncertainty budget: {esc(', '.join(variants))}." if variants else "")
+    if weights:
+        var += (" The arrival dates and the budget come from the stacked mixture of the variants' posteriors "
+                "(stacking weights " + esc(", ".join(f"{k} {w:.3f}" for k, w in weights.items()))
+                + "); the data, diagnostics and exchange rates below are those of the first fit.")
+    trend = ("the progress that new model generations bring continues at the share of its fitted trend each "
+             "scenario states (none in the compute-only presets)" if progress else
+             "the model has no time trend, so nothing beyond RL and inference compute improves")
     return (
         f'<p class="lead">This report summarises the fitted model <code>{esc(fit_prov.get("model_id"))}</code> '
         f"read from <code>{esc(fit_path)}</code>: the data it was fitted on ({esc(fit_prov.get('n_obs_used'))} "
@@ -191,7 +199,7 @@ def summary_section(fit_path: str, fit_prov: dict, unconverged: list[str], n_sce
         f"{esc(_num(essay_ratio))} is {'inside' if inside else 'outside'} this interval.</li>\n"
         "<li>Arrival dates are the first month the predicted accuracy reaches a threshold; draws that never reach it "
         "by the horizon are kept as probability mass &ldquo;not by&rdquo; the horizon, never dropped.</li>\n"
-        "<li>Arrival dates describe compute scaling from today's frontier only; the model has no time trend.</li>\n"
+        f"<li>Arrival dates describe compute scaling from the frontier at the forecast date; {trend}.</li>\n"
         "</ul>"
     )
 
@@ -421,9 +429,10 @@ def provenance_section(items: list[tuple[str, str]], full: dict) -> str:
 
 def build_report(fit_path, scenarios_path, *, variant_paths=(), thresholds_path=None, seed=1, param_draws=None,
                  budget_posterior_draws=300, budget_param_draws=300, allow_unconverged=False,
-                 start=None) -> tuple[str, list[str]]:
+                 start=None, weights_path=None) -> tuple[str, list[str]]:
     """(HTML text, run files that failed their diagnostics). Reads and checks every input and computes
-    everything; writes nothing."""
+    everything; writes nothing. With ``weights_path`` the forecast and the budget mix the fit and its variants
+    by those stacking weights."""
     from rlforecast.exchange import exchange_table, rl_variation
     from rlforecast.fit import diagnostic_rows, git_commit, provenance, run_inputs
     from rlforecast.model.design import measured_x
@@ -434,9 +443,9 @@ def build_report(fit_path, scenarios_path, *, variant_paths=(), thresholds_path=
     for opt, n in (("--budget-posterior-draws", budget_posterior_draws), ("--budget-param-draws", budget_param_draws)):
         if n < 2:
             raise InputError.at(opt, f"needs at least 2 draws to measure a spread, got {n}")
-    fc = compute_forecast(fit_path, scenarios_path, thresholds_path=thresholds_path, seed=seed,
-                          param_draws=param_draws, allow_unconverged=allow_unconverged, command="report",
-                          start=start)
+    fc = compute_forecast([fit_path, *variant_paths] if weights_path else fit_path, scenarios_path,
+                          thresholds_path=thresholds_path, seed=seed, param_draws=param_draws,
+                          allow_unconverged=allow_unconverged, command="report", start=start, weights_path=weights_path)
     run, fit_prov = fc.run, provenance(fc.run)
     fit_name = str(fit_prov.get("model_id") or Path(fit_path).stem)
     variants = load_variants(variant_paths, allow_unconverged, fit_path, {fit_name})
@@ -458,8 +467,10 @@ def build_report(fit_path, scenarios_path, *, variant_paths=(), thresholds_path=
     cdfs = [(b, png(fc.cdf_figure(b))) for b in plotted]
 
     runs = {fit_name: run} | {name: r for name, (_, r, _) in variants.items()}
+    weights = ({v["name"]: v["weight"] for v in fc.provenance["mixture"]["variants"]}
+               if "mixture" in fc.provenance else None)
     budget = uncertainty_budget(runs, fc.scenarios, fc.levels, seed=seed, posterior_draws=budget_posterior_draws,
-                                param_draws=budget_param_draws)
+                                param_draws=budget_param_draws, weights=weights)
     middle = sorted({lv[len(lv) // 2] for lv in fc.levels.values()})
     budget_figs = [(thr, png(budget_figure(budget, thr))) for thr in middle]
 
@@ -473,6 +484,10 @@ def build_report(fit_path, scenarios_path, *, variant_paths=(), thresholds_path=
         *[(f"variant {name}", f"{p} (sha256 {sha256_file(p)}; model {vp.get('model_id')}, spec "
                               f"{vp.get('spec_hash')}, data {vp.get('data_sha256')})")
           for name, (p, _, vp) in variants.items()],
+        *([("stacking weights", f"{prov['mixture']['weights_file']['path']} (sha256 "
+                                f"{prov['mixture']['weights_file']['sha256']}): "
+                                + ", ".join(f"{v['name']} {v['weight']:.4f} ({v['n_draws']} draws)"
+                                            for v in prov["mixture"]["variants"]))] if "mixture" in prov else []),
         ("report made by", f"rlforecast {__version__}, git {commit}"),
         ("seeds", f"report {seed} (scenario parameters and budget); fit {fit_prov.get('seed')}"),
         ("draws", f"forecast: {prov['n_draws']} ({prov['n_posterior_draws']} posterior); budget: "
@@ -491,7 +506,7 @@ def build_report(fit_path, scenarios_path, *, variant_paths=(), thresholds_path=
     sections = [
         section("summary", summary_section(str(fit_path), fit_prov, unconverged, len(fc.scenarios),
                                            len(fc.levels), xt.set_index("benchmark").loc["pooled"].to_dict(),
-                                           essay, list(variants))),
+                                           essay, list(variants), weights, "progress_rate" in fc.state)),
         section("data", data_section(df, fit_prov, measured, rl_varies)),
         section("diagnostics", diagnostics_section(diagnostic_rows(fit_prov["diagnostics"], spec["diagnostics"]),
                                                    bool(fit_prov["diagnostics"]["passed"]), coverage)),
@@ -505,11 +520,12 @@ def build_report(fit_path, scenarios_path, *, variant_paths=(), thresholds_path=
 
 def report_command(fit_path, scenarios_path, out_path, *, variant_paths=(), thresholds_path=None, seed=1,
                    param_draws=None, budget_posterior_draws=300, budget_param_draws=300, allow_unconverged=False,
-                   start=None, echo=print) -> None:
+                   start=None, weights_path=None, echo=print) -> None:
     """CLI body of ``rlforecast report``: compute everything, then write one HTML file atomically."""
     text, unconverged = build_report(fit_path, scenarios_path, variant_paths=variant_paths, thresholds_path=thresholds_path,
                         seed=seed, param_draws=param_draws, budget_posterior_draws=budget_posterior_draws,
-                        budget_param_draws=budget_param_draws, allow_unconverged=allow_unconverged, start=start)
+                        budget_param_draws=budget_param_draws, allow_unconverged=allow_unconverged, start=start,
+                        weights_path=weights_path)
     write_text(out_path, text)
     if unconverged:
         echo(f"WARNING: {tables.UNCONVERGED} ({', '.join(unconverged)}): the report is marked; not for decisions.")

@@ -91,7 +91,7 @@ def _footer(prov: dict) -> list[str]:
                                                      f"{v['path']}, sha256 {v['sha256'][:12]})"
                                                      for v in prov["mixture"]["variants"])
             + f"; stacking weights from {prov['mixture']['weights_file']['path']}. Fit and diagnostics above: the "
-            "variant with the largest weight."]),
+            "first variant."]),
         f"Forecast: seed {prov['seed']}, {prov['n_draws']} draws ({prov['n_posterior_draws']} posterior), "
         f"grid {prov['start']} to end {prov['horizon']}, rlforecast {prov['package_version']}.",
         "Scenarios: " + "; ".join(f"{s['name']} ({s['path']}, sha256 {s['sha256'][:12]})" for s in prov["scenarios"]) + ".",
@@ -177,7 +177,7 @@ def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, par
     if len(hashes) > 1:
         raise InputError.at(paths[-1], "the variants were fitted on different observations; stacking weights mix "
                             "variants of the same data", key="data_sha256")
-    primary = max(weights, key=weights.get)  # the first of the largest weight: whose data and anchors label the tables
+    primary = next(iter(variants))  # the first fit given: its data, anchors and diagnostics label the tables
     fit_path, run, fit_prov = variants[primary]
     converged = all(bool(prov["diagnostics"]["passed"]) for _, _, prov in variants.values())
     start_from = ("scenario file" if scenarios[0].start is not None else "--start" if start
