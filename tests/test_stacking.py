@@ -147,3 +147,17 @@ def test_report_forecasts_from_the_stacked_mixture(fitted_run, tmp_path):
     text = out.read_text()
     assert "stacked mixture of the variants' posteriors (stacking weights baseline 0.400, baseline (twin) 0.600)" in text
     assert "baseline 0.4000 (80 draws), baseline (twin) 0.6000 (120 draws)" in text
+
+
+def test_explorer_offers_the_stacked_mixture_first(fitted_run, tmp_path):
+    from rlforecast.explore import explorer_payload
+
+    twin = tmp_path / "twin.nc"
+    shutil.copyfile(fitted_run, twin)
+    weights = _weights(tmp_path, "model,stacking_weight\nbaseline,0.5\nbaseline (twin),0.5\n")
+    payload = explorer_payload([str(fitted_run), str(twin)], str(REPO / "data/scenarios"), draws=40,
+                               allow_unconverged=True, weights_path=str(weights))
+    names = [v["name"] for v in payload["variants"]]
+    assert names == ["stacked mixture (baseline 0.50, baseline (twin) 0.50)", "baseline", "baseline (twin)"]
+    mixture, single = payload["variants"][0], payload["variants"][1]
+    assert mixture["benchmarks"] == single["benchmarks"] and len(mixture["states"]) == len(single["states"])

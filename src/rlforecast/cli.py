@@ -388,6 +388,9 @@ def report(fit_path, scenarios_path, out_path, variant_paths, weights_path, thre
 @main.command()
 @click.option("--fit", "fit_paths", required=True, multiple=True, type=click.Path(dir_okay=False),
               help="Run file; repeat once per model variant (the page lets the reader choose).")
+@click.option("--weights", "weights_path", default=None, type=click.Path(dir_okay=False),
+              help="Stacking weights of the fits (compare --cv's cv_models.csv): the page adds their stacked mixture "
+                   "as the default variant.")
 @SCENARIOS
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="HTML file to write.")
 @THRESHOLDS
@@ -397,13 +400,14 @@ def report(fit_path, scenarios_path, out_path, variant_paths, weights_path, thre
 @click.option("--allow-unconverged", is_flag=True, help="Accept fits that failed diagnostics (the page says so).")
 @click.option("--start", "start", default=None, help=START_HELP)
 @_clean_errors
-def explore(fit_paths, scenarios_path, out_path, thresholds_path, seed, draws, allow_unconverged, start):
+def explore(fit_paths, weights_path, scenarios_path, out_path, thresholds_path, seed, draws, allow_unconverged, start):
     """One self-contained HTML page (no server, no network) where scenario parameters are moved and the
     arrival dates recomputed in the browser."""
     from rlforecast.explore import explore_command
 
     explore_command(list(fit_paths), scenarios_path, out_path, thresholds_path=thresholds_path, seed=seed,
-                    draws=draws, allow_unconverged=allow_unconverged, start=_start(start), echo=click.echo)
+                    draws=draws, allow_unconverged=allow_unconverged, start=_start(start), weights_path=weights_path,
+                    echo=click.echo)
 
 
 if __name__ == "__main__":

@@ -18,13 +18,12 @@ import html
 import json
 import re
 from importlib.resources import files
-from pathlib import Path
 
 import numpy as np
 from scipy.special import ndtri
 
 from rlforecast import __version__
-from rlforecast.errors import InputError, Problem
+from rlforecast.errors import InputError
 from rlforecast.io import sha256_file, write_text
 from rlforecast.scenarios import tables
 from rlforecast.scenarios.spec import (
@@ -85,18 +84,20 @@ def _f64(x) -> str:
     return base64.b64encode(np.ascontiguousarray(x, dtype="<f8").tobytes()).decode("ascii")
 
 
-def _variant(fit_path, run, scenarios, start, n) -> dict:
-    """One run file's frontier states (one per distinct set of scenario anchors), thinned to ``n`` draws."""
-    from rlforecast.fit import provenance
+def _state(run, scenarios, n):
+    """One run file's frontier states per scenario (offered presets with other progress need a progress fit,
+    and the state depends on the anchors only), thinned to ``n`` draws."""
     from rlforecast.scenarios.forecast import resample, scenario_state
-    from rlforecast.scenarios.state import anchor_lags, best_observed
 
-    prov = provenance(run)
-    converged = bool(prov["diagnostics"]["passed"])  # load_run refused a failed fit unless allowed
-    # the state depends on the anchors only; presets with other progress are offered only for progress fits
     compute_only = [dataclasses.replace(sc, values={k: v for k, v in sc.values.items() if k not in OTHER_KEYS})
                     for sc in scenarios]
-    state = resample(scenario_state(run, compute_only), n)
+    return resample(scenario_state(run, compute_only), n)
+
+
+def _variant(name, fit, sha256, converged, diagnostics, state, best, scenarios, start) -> dict:
+    """What the page needs of one variant: its frontier states (one per distinct set of scenario anchors)."""
+    from rlforecast.scenarios.state import anchor_lags
+
     lags = anchor_lags(state, start)
     keys = [json.dumps(sorted(sc.anchors.items())) for sc in scenarios]
     states, index = [], {}
@@ -107,21 +108,20 @@ def _variant(fit_path, run, scenarios, start, n) -> dict:
         s = state.isel(scenario=i)
         lag = lags.isel(scenario=i) if "scenario" in lags.dims else lags
         states.append({
-            **{name: _f64(s[name].transpose("benchmark", "sample").values)
-               for name in ("eta_anchor", "slope_rl", "slope_inf", "ceiling", "progress_rate") if name in s},
+            **{v: _f64(s[v].transpose("benchmark", "sample").values)
+               for v in ("eta_anchor", "slope_rl", "slope_inf", "ceiling", "progress_rate") if v in s},
             "lag": [float(v) for v in lag.values],
             "anchor_model": [str(v) for v in s.anchor_model.values],
             "anchor_date": [str(v) for v in s.anchor_date.values],
         })
-    best = best_observed(run)
     benchmarks = [str(b) for b in state.benchmark.values]
     return {
-        "name": str(prov.get("model_id") or Path(fit_path).stem),
-        "fit": str(fit_path),
-        "sha256": sha256_file(fit_path),
+        "name": name,
+        "fit": fit,
+        "sha256": sha256,
         "converged": converged,
         "progress": "progress_rate" in state,
-        "diagnostics": prov["diagnostics"],
+        "diagnostics": diagnostics,
         "benchmarks": benchmarks,
         "floor": [float(v) for v in state.floor.isel(scenario=0).values],
         "best_accuracy": [best[b][0] for b in benchmarks],
@@ -132,32 +132,53 @@ def _variant(fit_path, run, scenarios, start, n) -> dict:
     }
 
 
+def _mixture(names, runs, states, weights_path, scenarios, start, n) -> dict:
+    """The stacked mixture of the fits as one more variant (``stacking.mix_states``); it offers other progress
+    only when every variant has a progress term."""
+    from rlforecast.fit import provenance
+    from rlforecast.scenarios.stacking import mix_states, read_weights
+    from rlforecast.scenarios.state import best_observed
+
+    weights = read_weights(weights_path, names)
+    if len({provenance(r)["data_sha256"] for r in runs}) > 1:
+        raise InputError.at(weights_path, "the fits were fitted on different observations; stacking weights mix "
+                            "variants of the same data", key="data_sha256")
+    mixed = mix_states(dict(zip(names, states)), weights, n)
+    if not all("progress_rate" in st for st in states):
+        mixed = mixed.drop_vars("progress_rate", errors="ignore")
+    provs = [provenance(r) for r in runs]
+    return _variant("stacked mixture (" + ", ".join(f"{k} {w:.2f}" for k, w in weights.items()) + ")",
+                    f"{weights_path}: " + ", ".join(map(str, names)), sha256_file(weights_path),
+                    all(bool(p["diagnostics"]["passed"]) for p in provs),
+                    {name: p["diagnostics"] for name, p in zip(names, provs)}, mixed, best_observed(runs[0]),
+                    scenarios, start)
+
+
 def explorer_payload(fit_paths, scenarios_path, thresholds_path=None, seed=1, draws=DEFAULT_DRAWS,
-                     allow_unconverged=False, start=None) -> dict:
+                     allow_unconverged=False, start=None, weights_path=None) -> dict:
     """Everything the page needs, as JSON-ready data; reads and checks every input, writes nothing.
 
     The start is ``start`` if given, else the latest forecast date of the fits (scenarios with their own
-    ``start`` keep it); every variant's frontier is carried to it as ``forecast`` does."""
-    from rlforecast.fit import load_run
+    ``start`` keep it); every variant's frontier is carried to it as ``forecast`` does. With ``weights_path``
+    the stacked mixture of the fits comes first, as the page's default variant."""
+    from rlforecast.compare import load_variants
     from rlforecast.scenarios.forecast import DEFAULT_THRESHOLDS
-    from rlforecast.scenarios.state import forecast_date
+    from rlforecast.scenarios.state import best_observed, forecast_date
 
     if draws < 2:
         raise InputError.at("--draws", f"must be at least 2 draws, got {draws}")
     scenarios = load_scenarios(scenarios_path)
     scenarios_have_start = scenarios[0].start is not None
-    runs = [load_run(p, allow_unconverged=allow_unconverged) for p in fit_paths]
+    loaded = load_variants(fit_paths, allow_unconverged)  # names: model id, the file stem added when it repeats
+    runs = [run for _, run, _ in loaded.values()]
     scenarios = with_start(scenarios, start or max(forecast_date(r) for r in runs))
     first = scenarios[0]
-    variants = [_variant(p, r, scenarios, first.start, draws) for p, r in zip(fit_paths, runs)]
-    names = [v["name"] for v in variants]
-    for v in variants:  # same model id twice (e.g. two data sets): tell them apart by path
-        if names.count(v["name"]) > 1:
-            v["name"] = f"{v['name']} ({v['fit']})"
-    seen = [v["name"] for v in variants]
-    twice = sorted({p for p, name in zip(fit_paths, seen) if seen.count(name) > 1})
-    if twice:
-        raise InputError([Problem(p, "this run file is given twice", key="--fit") for p in twice])
+    states = [_state(r, scenarios, draws) for r in runs]
+    variants = [_variant(name, path, sha256_file(path), bool(prov["diagnostics"]["passed"]), prov["diagnostics"], st,
+                         best_observed(r), scenarios, first.start)
+                for (name, (path, r, prov)), st in zip(loaded.items(), states)]
+    if weights_path is not None:
+        variants.insert(0, _mixture(list(loaded), runs, states, weights_path, scenarios, first.start, draws))
     benchmarks = sorted({b for v in variants for b in v["benchmarks"]})
     thresholds_path = thresholds_path or DEFAULT_THRESHOLDS
     levels, sourced = read_thresholds(thresholds_path, benchmarks)
@@ -268,12 +289,12 @@ def explorer_html(payload: dict) -> str:
 
 
 def explore_command(fit_paths, scenarios_path, out_path, thresholds_path=None, seed=1, draws=DEFAULT_DRAWS,
-                    allow_unconverged=False, start=None, echo=print) -> None:
+                    allow_unconverged=False, start=None, weights_path=None, echo=print) -> None:
     """CLI body of ``rlforecast explore``: check and gather everything, then write one HTML file atomically."""
     if not fit_paths:
         raise InputError.at("--fit", "give at least one run file")
     payload = explorer_payload(fit_paths, scenarios_path, thresholds_path=thresholds_path, seed=seed, draws=draws,
-                               allow_unconverged=allow_unconverged, start=start)
+                               allow_unconverged=allow_unconverged, start=start, weights_path=weights_path)
     text = explorer_html(payload)
     write_text(out_path, text)
     if any(not v["converged"] for v in payload["variants"]):

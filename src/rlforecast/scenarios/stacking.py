@@ -97,5 +97,5 @@ def mix_states(states: dict[str, xr.Dataset], weights: dict[str, float], n: int)
             st = st.assign(progress_rate=xr.zeros_like(st.slope_rl))
         idx = (np.arange(count) * st.sizes["sample"]) // count
         parts.append(st.isel(sample=idx).assign_coords(variant=("sample", [name] * count)))
-    mixed = xr.concat(parts, dim="sample", data_vars="all", coords="different", compat="equals", join="exact")
+    mixed = xr.concat(parts, dim="sample", data_vars="minimal", coords="minimal", compat="equals", join="exact")
     return mixed.assign_coords(sample=np.arange(n))
