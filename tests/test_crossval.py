@@ -63,3 +63,18 @@ def test_compare_cv_refuses_more_folds_than_families(fitted_run):
     res = CliRunner().invoke(main, ["compare", str(fitted_run), "--cv", "500"])
     assert res.exit_code == 2 and "500 folds need at least 500 family groups" in res.output
     assert "Traceback" not in res.output
+
+
+def test_pit_figure_has_one_panel_per_model_with_both_histograms():
+    import pandas as pd
+
+    from rlforecast.compare import PIT_BINS, pit_figure
+
+    rng = np.random.default_rng(0)
+    pit = pd.DataFrame({"model": ["a"] * 300 + ["b"] * 300, "pit_heldout": rng.uniform(size=600),
+                        "pit_in_sample": rng.beta(3, 3, size=600)})
+    fig = pit_figure(pit, "family", 5)
+    axes = fig.get_axes()
+    assert [ax.get_title() for ax in axes] == ["a (300 rows)", "b (300 rows)"]
+    heights = [p.get_height() for p in axes[0].patches[:PIT_BINS]]  # held-out bars: density, mean 1
+    assert np.isclose(np.mean(heights), 1.0)

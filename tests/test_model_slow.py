@@ -98,3 +98,6 @@ def test_grouped_cv_refits_each_fold_and_scores_held_out_families(fitted_run, tm
     assert np.isclose(folds["elpd"].sum(), models.loc[0, "elpd_cv"], rtol=1e-6)
     assert models.loc[0, "elpd_cv"] < models.loc[0, "elpd_psis_loo"]
     assert 0.7 <= cover.loc["all", "cover90"] <= 1.0
+    pit = pd.read_csv(tmp_path / "cv" / "cv_pit.csv")
+    assert len(pit) == cover.loc["all", "n_obs"] and pit[["pit_heldout", "pit_in_sample"]].stack().between(0, 1).all()
+    assert set(pit["fold"]) == {1, 2} and (tmp_path / "cv" / "cv_pit.png").read_bytes()[:4] == b"\x89PNG"

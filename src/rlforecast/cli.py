@@ -214,7 +214,7 @@ def exchange_rate(fit_path, out_path, gpt_level_inference, allow_unconverged):
 @click.option("--cv-by", "scheme", type=click.Choice(["family", "cell"]), default="family", show_default=True,
               help="Groups held out whole: model families, or benchmark x family cells.")
 @click.option("--cv-out", "cv_out", type=click.Path(file_okay=False), default=None,
-              help="Folder for cv_models.csv, cv_folds.csv and cv_coverage.csv.")
+              help="Folder for cv_models.csv, cv_folds.csv, cv_coverage.csv, cv_pit.csv (held-out and in-sample PIT per row) and cv_pit.png.")
 @click.option("--seed", default=1, show_default=True, type=SEED, help="Fold assignment and PIT randomisation.")
 @_clean_errors
 def compare(runs, out_path, cv, scheme, cv_out, seed):

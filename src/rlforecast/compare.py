@@ -82,6 +82,33 @@ def compare_runs(paths: list[str]) -> tuple[pd.DataFrame, list[str]]:
     return table, warnings
 
 
+PIT_BINS = 10
+
+
+def pit_figure(pit: pd.DataFrame, scheme: str, k: int):
+    """Histograms of the held-out and the in-sample randomised PIT, one panel per model: flat for calibrated
+    intervals, a hump for intervals too wide, a U for intervals too narrow."""
+    from matplotlib.figure import Figure
+
+    models = list(dict.fromkeys(pit["model"]))
+    fig = Figure(figsize=(3.6 * len(models), 3.2))
+    fig.subplots_adjust(left=0.12 / len(models), right=0.98, bottom=0.16, top=0.84, wspace=0.15)
+    axes = fig.subplots(1, len(models), sharey=True, squeeze=False)[0]
+    edges = np.linspace(0, 1, PIT_BINS + 1)
+    for ax, name in zip(axes, models):
+        rows = pit[pit["model"] == name]
+        for col, label, style in (("pit_heldout", f"held out ({k} {scheme} folds)", {"alpha": 0.6}),
+                                  ("pit_in_sample", "in sample", {"histtype": "step", "linewidth": 1.5})):
+            ax.hist(rows[col], bins=edges, density=True, label=label, **style)
+        ax.axhline(1.0, color="k", linewidth=0.8, linestyle=":")
+        ax.set_title(f"{name} ({len(rows)} rows)", fontsize=9)
+        ax.set_xlabel("randomised PIT of the observed count")
+    axes[0].set_ylabel("density")
+    axes[0].legend(fontsize=7, loc="upper left")
+    fig.suptitle("Predictive calibration: flat = calibrated, hump = intervals too wide, U = too narrow", fontsize=9)
+    return fig
+
+
 def compare_command(paths, out_path=None, *, cv: int | None = None, scheme: str = "family", seed: int = 1,
                     cv_out=None, echo=print) -> None:
     if cv is None:
@@ -109,6 +136,9 @@ def compare_command(paths, out_path=None, *, cv: int | None = None, scheme: str 
              f"over {int(row['n_obs'])} rows (randomised PIT)")
     files = {f"cv_{name}.csv": t.to_csv(index=False, lineterminator="\n", float_format="%.6g")
              for name, t in tables.items()}
+    from rlforecast.scenarios.figures import render
+
+    files["cv_pit.png"] = render(pit_figure(tables["pit"], scheme, cv), formats=("png",))["png"]
     if out_path:
         write_text(out_path, files["cv_models.csv"])
         echo(f"wrote {out_path}")

@@ -104,17 +104,17 @@ def _lpd(ll: np.ndarray) -> np.ndarray:
 def cross_validate(paths: list[str], k: int, scheme: str, seed: int, echo=print) -> dict[str, pd.DataFrame]:
     """Grouped K-fold CV of fitted runs (same observations): tables ``models`` (elpd, se, differences, stacking
     weights, PSIS-LOO beside), ``folds`` (elpd per fold, the refit's diagnostics), ``coverage`` (held-out PIT
-    coverage per model and benchmark)."""
+    coverage per model and benchmark), ``pit`` (each row's held-out and in-sample randomised PIT)."""
     import warnings as pywarnings
 
     import arviz_stats as azs
 
     from rlforecast.compare import load_runs
-    from rlforecast.fit import pit_coverage, provenance
+    from rlforecast.fit import observed_pit_of, pit_coverage, provenance
 
     runs, _ = load_runs(paths)
     Refits = _refits_wrapper()
-    results, folds, cover, loo_rows = {}, [], [], []
+    results, folds, cover, loo_rows, pits = {}, [], [], [], []
     assignment = None
     for name, run in runs.items():
         sampler = provenance(run)["sampler"]
@@ -132,6 +132,10 @@ def cross_validate(paths: list[str], k: int, scheme: str, seed: int, echo=print)
                          "pareto_k_over_0_7": int((np.asarray(loo.pareto_k) > 0.7).sum())})
         folds.extend(wrapper.folds)
         cover.append(pit_coverage(wrapper.pit, wrapper.df["benchmark"]).assign(model=name))
+        in_sample = observed_pit_of(run, np.random.default_rng(seed))
+        pits.append(pd.DataFrame({"model": name, "obs_id": wrapper.df["obs_id"].to_numpy(),
+                                  "benchmark": wrapper.df["benchmark"].to_numpy(), "fold": ids,
+                                  "pit_heldout": wrapper.pit, "pit_in_sample": in_sample}))
     table = azs.compare(results, method="stacking", round_to="none") if len(results) > 1 else None
     models = pd.DataFrame([{"model": name, "elpd_cv": float(r.elpd), "se_cv": float(r.se)}
                            for name, r in results.items()]).merge(pd.DataFrame(loo_rows), on="model")
@@ -145,4 +149,5 @@ def cross_validate(paths: list[str], k: int, scheme: str, seed: int, echo=print)
     cols = ["model", "scheme", "k", "elpd_cv", "se_cv", "elpd_cv_diff", "se_cv_diff", "stacking_weight",
             "elpd_psis_loo", "se_psis_loo", "pareto_k_over_0_7"]
     coverage_table = pd.concat(cover, ignore_index=True)[["model", "benchmark", "n_obs", "cover50", "cover90"]]
-    return {"models": models[cols].reset_index(drop=True), "folds": pd.DataFrame(folds), "coverage": coverage_table}
+    return {"models": models[cols].reset_index(drop=True), "folds": pd.DataFrame(folds), "coverage": coverage_table,
+            "pit": pd.concat(pits, ignore_index=True)}
