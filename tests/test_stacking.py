@@ -29,12 +29,13 @@ def test_weights_are_read_for_the_given_variants(tmp_path):
 
 
 @pytest.mark.parametrize("body, names, needle", [
-    ("model,weight\nbaseline,1\n", ["baseline"], "missing column(s) stacking_weight"),
+    ("model,weight\nbaseline,1\n", ["baseline", "progress"], "missing column(s) stacking_weight"),
     ("model,stacking_weight\nbaseline,-0.1\nprogress,1.1\n", ["baseline", "progress"], "row 2, column 'stacking_weight'"),
-    ("model,stacking_weight\nbaseline,x\n", ["baseline"], "got 'x'"),
-    ("model,stacking_weight\nbaseline,0.5\nbaseline,0.5\n", ["baseline"], "appears twice"),
+    ("model,stacking_weight\nbaseline,x\nprogress,1\n", ["baseline", "progress"], "got 'x'"),
+    ("model,stacking_weight\nbaseline,0.5\nbaseline,0.5\n", ["baseline", "progress"], "appears twice"),
     ("model,stacking_weight\nbaseline,1\n", ["baseline", "progress"], "no weight for progress"),
-    ("model,stacking_weight\nbaseline,0.6\nprogress,0.4\n", ["baseline"], "progress carry stacking weight"),
+    ("model,stacking_weight\nbaseline,0.3\nprogress,0.3\nno-pooling,0.4\n", ["baseline", "progress"],
+     "no-pooling carry stacking weight"),
     ("model,stacking_weight\nbaseline,0.6\nprogress,0.6\n", ["baseline", "progress"], "add up to 1.2"),
 ])
 def test_bad_weights_name_the_file_and_what_is_wrong(tmp_path, body, names, needle):
@@ -42,6 +43,13 @@ def test_bad_weights_name_the_file_and_what_is_wrong(tmp_path, body, names, need
     with pytest.raises(InputError) as err:
         read_weights(path, names)
     assert str(path) in str(err.value) and needle in str(err.value)
+
+
+def test_weights_the_optimiser_left_near_zero_may_be_left_out(tmp_path):
+    path = _weights(tmp_path, "model,stacking_weight\nbaseline,0.9999999998\nprogress,1.353e-10\nno-pooling,6e-11\n")
+    assert read_weights(path, ["baseline", "no-pooling"]) == pytest.approx({"baseline": 1.0, "no-pooling": 6e-11})
+    with pytest.raises(InputError, match="--weights.*several fits"):
+        read_weights(path, ["baseline"])
 
 
 def test_allocation_is_proportional_and_exact():
@@ -131,7 +139,8 @@ def test_budget_weights_a_variant_out_when_its_weight_is_zero(fitted_run, tmp_pa
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9, atol=1e-9)
     fits = json.loads((tmp_path / "both/provenance.json").read_text())["fits"]
     assert [f["weight"] for f in fits] == [1.0, 0.0]
-    assert "(weight 0.000," in (tmp_path / "both/budget.md").read_text()
+    assert "(stacking weight 0.000," in (tmp_path / "both/budget.md").read_text()
+    assert "weight" not in (tmp_path / "one/budget.md").read_text()
 
 
 def test_report_forecasts_from_the_stacked_mixture(fitted_run, tmp_path):

@@ -25,8 +25,7 @@ def load_variants(paths, allow_unconverged: bool, fit_path=None, taken: frozense
     out, seen = {}, {Path(fit_path).resolve()} if fit_path else set()
     for path in paths:
         if Path(path).resolve() in seen:
-            raise InputError.at(path, "this run file is given twice (as --fit or --variant); each model variant "
-                                "counts once")
+            raise InputError.at(path, "this run file is given twice; each model variant counts once")
         seen.add(Path(path).resolve())
         run = load_run(path, allow_unconverged=allow_unconverged)
         prov = provenance(run)

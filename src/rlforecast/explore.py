@@ -84,14 +84,14 @@ def _f64(x) -> str:
     return base64.b64encode(np.ascontiguousarray(x, dtype="<f8").tobytes()).decode("ascii")
 
 
-def _state(run, scenarios, n):
-    """One run file's frontier states per scenario (offered presets with other progress need a progress fit,
-    and the state depends on the anchors only), thinned to ``n`` draws."""
-    from rlforecast.scenarios.forecast import resample, scenario_state
+def _state(run, scenarios):
+    """One run file's frontier states per scenario, all posterior draws (offered presets with other progress
+    need a progress fit, and the state depends on the anchors only)."""
+    from rlforecast.scenarios.forecast import scenario_state
 
     compute_only = [dataclasses.replace(sc, values={k: v for k, v in sc.values.items() if k not in OTHER_KEYS})
                     for sc in scenarios]
-    return resample(scenario_state(run, compute_only), n)
+    return scenario_state(run, compute_only)
 
 
 def _variant(name, fit, sha256, converged, diagnostics, state, best, scenarios, start) -> dict:
@@ -132,17 +132,17 @@ def _variant(name, fit, sha256, converged, diagnostics, state, best, scenarios, 
     }
 
 
-def _mixture(names, runs, states, weights_path, scenarios, start, n) -> dict:
-    """The stacked mixture of the fits as one more variant (``stacking.mix_states``); it offers other progress
-    only when every variant has a progress term."""
+def _mixture(loaded, states, weights_path, scenarios, start, n) -> dict:
+    """The stacked mixture of the fits as one more variant, the same draws as ``forecast --param-draws n``
+    (``stacking.mix_states``); it offers other progress only when every variant has a progress term."""
     from rlforecast.fit import provenance
-    from rlforecast.scenarios.stacking import mix_states, read_weights
+    from rlforecast.scenarios.stacking import check_same_data, mix_states, read_weights
     from rlforecast.scenarios.state import best_observed
 
+    names = list(loaded)
+    runs = [run for _, run, _ in loaded.values()]
     weights = read_weights(weights_path, names)
-    if len({provenance(r)["data_sha256"] for r in runs}) > 1:
-        raise InputError.at(weights_path, "the fits were fitted on different observations; stacking weights mix "
-                            "variants of the same data", key="data_sha256")
+    check_same_data(loaded)
     mixed = mix_states(dict(zip(names, states)), weights, n)
     if not all("progress_rate" in st for st in states):
         mixed = mixed.drop_vars("progress_rate", errors="ignore")
@@ -162,7 +162,7 @@ def explorer_payload(fit_paths, scenarios_path, thresholds_path=None, seed=1, dr
     ``start`` keep it); every variant's frontier is carried to it as ``forecast`` does. With ``weights_path``
     the stacked mixture of the fits comes first, as the page's default variant."""
     from rlforecast.compare import load_variants
-    from rlforecast.scenarios.forecast import DEFAULT_THRESHOLDS
+    from rlforecast.scenarios.forecast import DEFAULT_THRESHOLDS, resample
     from rlforecast.scenarios.state import best_observed, forecast_date
 
     if draws < 2:
@@ -173,12 +173,12 @@ def explorer_payload(fit_paths, scenarios_path, thresholds_path=None, seed=1, dr
     runs = [run for _, run, _ in loaded.values()]
     scenarios = with_start(scenarios, start or max(forecast_date(r) for r in runs))
     first = scenarios[0]
-    states = [_state(r, scenarios, draws) for r in runs]
-    variants = [_variant(name, path, sha256_file(path), bool(prov["diagnostics"]["passed"]), prov["diagnostics"], st,
-                         best_observed(r), scenarios, first.start)
+    states = [_state(r, scenarios) for r in runs]
+    variants = [_variant(name, path, sha256_file(path), bool(prov["diagnostics"]["passed"]), prov["diagnostics"],
+                         resample(st, draws), best_observed(r), scenarios, first.start)
                 for (name, (path, r, prov)), st in zip(loaded.items(), states)]
     if weights_path is not None:
-        variants.insert(0, _mixture(list(loaded), runs, states, weights_path, scenarios, first.start, draws))
+        variants.insert(0, _mixture(loaded, states, weights_path, scenarios, first.start, draws))
     benchmarks = sorted({b for v in variants for b in v["benchmarks"]})
     thresholds_path = thresholds_path or DEFAULT_THRESHOLDS
     levels, sourced = read_thresholds(thresholds_path, benchmarks)

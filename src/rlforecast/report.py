@@ -174,7 +174,7 @@ def _interval(lo, mid, hi, fmt: str = ".3g") -> str:
 
 def summary_section(fit_path: str, fit_prov: dict, unconverged: list[str], n_scenarios: int, n_benchmarks: int,
                     pooled: dict, essay_ratio: float, variants: list[str], weights: dict[str, float] | None = None,
-                    progress: bool = False) -> str:
+                    progress: bool = False, start: str = "") -> str:
     status = ("passed its sampler diagnostics" if not unconverged else
               "<strong>FAILED its sampler diagnostics</strong>" if fit_path in unconverged else
               "passed its sampler diagnostics (a variant did not)")
@@ -199,7 +199,7 @@ def summary_section(fit_path: str, fit_prov: dict, unconverged: list[str], n_sce
         f"{esc(_num(essay_ratio))} is {'inside' if inside else 'outside'} this interval.</li>\n"
         "<li>Arrival dates are the first month the predicted accuracy reaches a threshold; draws that never reach it "
         "by the horizon are kept as probability mass &ldquo;not by&rdquo; the horizon, never dropped.</li>\n"
-        f"<li>Arrival dates describe compute scaling from the frontier at the forecast date; {trend}.</li>\n"
+        f"<li>Arrival dates describe compute scaling from the frontier carried to the start ({esc(start)}); {trend}.</li>\n"
         "</ul>"
     )
 
@@ -376,7 +376,7 @@ def _group_starts(keys: list[str]) -> list[str]:
 
 
 def budget_section(table: pd.DataFrame, models: list[str], all_label: str, figs: list[tuple[float, bytes]],
-                   horizon: int) -> str:
+                   horizon: int, weights: dict[str, float] | None = None) -> str:
     """``table``: ``budget.uncertainty_budget`` output; ``figs``: (threshold, PNG of ``budget.budget_figure``)."""
     header = ["benchmark", "threshold", "mean year", "sd (years)", f"not by {horizon}",
               *(name for _, name in BUDGET_FACTORS), "interactions"]
@@ -384,7 +384,9 @@ def budget_section(table: pd.DataFrame, models: list[str], all_label: str, figs:
     per = table[table["scenario"] != all_label]
     one = (f"Only one model variant ({esc(models[0])}) was given, so the model-variant share is zero; pass "
            "<code>--variant RUN.nc</code> to measure it." if len(models) == 1 else
-           f"Model variants (equal weight): {esc(', '.join(models))}.")
+           f"Model variants (equal weight): {esc(', '.join(models))}." if weights is None else
+           "Model variants, weighted by their stacking weights: "
+           + esc(", ".join(f"{m} {weights[m]:.3f}" for m in models)) + ".")
     body = [
         "<p>How much of the spread of each arrival year comes from the posterior (what the data leave open), "
         "the scenario parameters (growth rates and caps within a scenario), the choice of scenario, and the choice "
@@ -449,7 +451,7 @@ def build_report(fit_path, scenarios_path, *, variant_paths=(), thresholds_path=
     run, fit_prov = fc.run, provenance(fc.run)
     fit_name = str(fit_prov.get("model_id") or Path(fit_path).stem)
     variants = load_variants(variant_paths, allow_unconverged, fit_path, {fit_name})
-    unconverged = ([str(fit_path)] if not fc.converged else []) + [
+    unconverged = ([str(fit_path)] if not fit_prov["diagnostics"]["passed"] else []) + [
         p for p, _, prov in variants.values() if not prov["diagnostics"]["passed"]]
 
     df, spec, design = run_inputs(run)
@@ -506,13 +508,14 @@ def build_report(fit_path, scenarios_path, *, variant_paths=(), thresholds_path=
     sections = [
         section("summary", summary_section(str(fit_path), fit_prov, unconverged, len(fc.scenarios),
                                            len(fc.levels), xt.set_index("benchmark").loc["pooled"].to_dict(),
-                                           essay, list(variants), weights, "progress_rate" in fc.state)),
+                                           essay, list(variants), weights, "progress_rate" in fc.state,
+                                           fc.provenance["start"][:7])),
         section("data", data_section(df, fit_prov, measured, rl_varies)),
         section("diagnostics", diagnostics_section(diagnostic_rows(fit_prov["diagnostics"], spec["diagnostics"]),
                                                    bool(fit_prov["diagnostics"]["passed"]), coverage)),
         section("exchange", exchange_section(xt, forest, 1000.0)),
         section("scenarios", scenario_section(fc.scenarios, header, rows, cdfs, flat, fc.horizon)),
-        section("budget", budget_section(budget, list(runs), ALL, budget_figs, fc.horizon)),
+        section("budget", budget_section(budget, list(runs), ALL, budget_figs, fc.horizon, weights)),
         section("provenance", provenance_section(items, full)),
     ]
     return document(title, banner_html(unconverged), sections), unconverged

@@ -191,7 +191,7 @@ def budget_command(fit_paths, scenarios_path, out_dir, thresholds_path=None, see
     from rlforecast.compare import load_variants
     from rlforecast.fit import run_inputs
     from rlforecast.scenarios.forecast import DEFAULT_THRESHOLDS
-    from rlforecast.scenarios.stacking import read_weights
+    from rlforecast.scenarios.stacking import check_same_data, read_weights
 
     scenarios = load_scenarios(scenarios_path)
     for opt, n in (("--posterior-draws", posterior_draws), ("--param-draws", param_draws)):
@@ -200,9 +200,11 @@ def budget_command(fit_paths, scenarios_path, out_dir, thresholds_path=None, see
     variants = load_variants(fit_paths, allow_unconverged)
     runs = {name: run for name, (_, run, _) in variants.items()}
     weights = read_weights(weights_path, list(runs)) if weights_path is not None else None
+    if weights is not None:
+        check_same_data(variants)
     scenarios = with_start(scenarios, start or forecast_date(next(iter(runs.values()))))
     fits = [{"name": name, "path": path, "sha256": sha256_file(path), "converged": bool(prov["diagnostics"]["passed"]),
-             "weight": 1 / len(variants) if weights is None else weights[name]}
+             **({} if weights is None else {"weight": weights[name]})}
             for name, (path, _, prov) in variants.items()]
     thresholds_path = thresholds_path or DEFAULT_THRESHOLDS
     benches = sorted(set(run_inputs(next(iter(runs.values())))[0]["benchmark"]))
@@ -216,8 +218,8 @@ def budget_command(fit_paths, scenarios_path, out_dir, thresholds_path=None, see
         for fmt, data in render(budget_figure(table, thr)).items():
             files[f"budget_{thr:g}.{fmt}"] = data
     prov = {"command": "budget", "package_version": __version__, "converged": converged, "fits": fits,
-            "weights_file": None if weights_path is None else {"path": str(weights_path),
-                                                               "sha256": sha256_file(weights_path)},
+            **({} if weights_path is None else {"weights_file": {"path": str(weights_path),
+                                                                 "sha256": sha256_file(weights_path)}}),
             "seed": seed, "posterior_draws": posterior_draws, "param_draws": param_draws,
             "scenarios": [{"name": sc.name, "path": sc.path, "sha256": sha256_file(sc.path)} for sc in scenarios],
             "thresholds": {"path": str(thresholds_path), "sha256": sha256_file(thresholds_path)},
@@ -245,8 +247,8 @@ def _markdown(table: pd.DataFrame, fits: list[dict], converged: bool) -> str:
                  *(_pct(getattr(r, f"shapley_{f}")) for f in ("posterior", "scenario_params", "scenario_choice",
                                                                "model"))]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Fits: " + "; ".join(f"{f['name']} (weight {f['weight']:.3f}, {f['path']}, sha256 {f['sha256'][:12]})"
-                                       for f in fits) + "."]
+    lines += ["", "Fits: " + "; ".join(f"{f['name']} ({f'stacking weight {f['weight']:.3f}, ' if 'weight' in f else ''}"
+                                       f"{f['path']}, sha256 {f['sha256'][:12]})" for f in fits) + "."]
     return "\n".join(lines) + "\n"
 
 

@@ -88,7 +88,8 @@ def _footer(prov: dict) -> list[str]:
         "Diagnostics: " + ", ".join(f"{k} {v}" for k, v in sorted(diag.items())) + ".",
         *([] if "mixture" not in prov else [
             "Model: stacked mixture of " + ", ".join(f"{v['name']} (weight {v['weight']:.3f}, {v['n_draws']} draws, "
-                                                     f"{v['path']}, sha256 {v['sha256'][:12]})"
+                                                     f"{v['path']}, sha256 {v['sha256'][:12]}"
+                                                     + ("" if v["converged"] else f", {tables.UNCONVERGED}") + ")"
                                                      for v in prov["mixture"]["variants"])
             + f"; stacking weights from {prov['mixture']['weights_file']['path']}. Fit and diagnostics above: the "
             "first variant."]),
@@ -161,7 +162,7 @@ def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, par
     ``start`` if given, else at the fit's forecast date; every benchmark's frontier is carried from its
     anchor's release month to the start (``propagate.carried``)."""
     from rlforecast.compare import load_variants
-    from rlforecast.scenarios.stacking import mix_states, read_weights
+    from rlforecast.scenarios.stacking import check_same_data, mix_states, read_weights
     from rlforecast.scenarios.state import anchor_lags, best_observed, forecast_date
 
     scenarios = load_scenarios(scenarios_path)
@@ -172,11 +173,8 @@ def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, par
     if len(variants) > 1 and weights_path is None:
         raise InputError.at("--weights", f"{len(variants)} fits are mixed by stacking weights: pass --weights FILE "
                             "(compare --cv K --cv-out DIR writes DIR/cv_models.csv)")
-    weights = read_weights(weights_path, list(variants)) if weights_path is not None else {next(iter(variants)): 1.0}
-    hashes = {prov["data_sha256"] for _, _, prov in variants.values()}
-    if len(hashes) > 1:
-        raise InputError.at(paths[-1], "the variants were fitted on different observations; stacking weights mix "
-                            "variants of the same data", key="data_sha256")
+    weights = read_weights(weights_path, list(variants)) if weights_path is not None else None
+    check_same_data(variants)
     primary = next(iter(variants))  # the first fit given: its data, anchors and diagnostics label the tables
     fit_path, run, fit_prov = variants[primary]
     converged = all(bool(prov["diagnostics"]["passed"]) for _, _, prov in variants.values())
@@ -191,7 +189,7 @@ def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, par
 
     n_posterior = max(st.sizes["sample"] for st in states.values())
     n = param_draws or n_posterior
-    state = resample(state, n) if len(states) == 1 else mix_states(states, weights, n)
+    state = resample(state, n) if weights is None else mix_states(states, weights, n)
     params = draw_params(scenarios, n, seed)
     names = [sc.name for sc in scenarios]
     reference = names.index(DEFAULT_REFERENCE) if DEFAULT_REFERENCE in names else 0
@@ -207,7 +205,7 @@ def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, par
         "package_version": __version__,
         "converged": converged,
         "fit": {"path": str(fit_path), "sha256": sha256_file(fit_path), **fit_prov},
-        **({"mixture": _mixture_provenance(variants, weights, weights_path, state)} if len(variants) > 1 else {}),
+        **({"mixture": _mixture_provenance(variants, weights, weights_path, state)} if weights else {}),
         "seed": seed,
         "n_posterior_draws": n_posterior,
         "n_draws": n,

@@ -17,15 +17,17 @@ import xarray as xr
 from rlforecast.errors import InputError, Problem
 
 WEIGHT_COLUMNS = ("model", "stacking_weight")
-SUM_TOLERANCE = 1e-3  # stacking weights are written with 6 significant digits
+SUM_TOLERANCE = 1e-3  # stacking weights are written with 6 significant digits; the optimiser leaves ~1e-10 for "none"
 
 
 def read_weights(path, names: list[str]) -> dict[str, float]:
     """``{name: weight}`` for the variants ``names`` from a weights CSV (columns ``model``, ``stacking_weight``).
 
-    Every variant must be in the file, and every model in it with a positive weight must be among ``names``:
-    stacking weights belong to the whole set of variants they were fitted over. The weights are renormalised
-    over ``names`` (which changes them only by rounding)."""
+    Every variant must be in the file, and the models in it that are not among ``names`` may carry no more than
+    SUM_TOLERANCE of weight in all: stacking weights belong to the whole set of variants they were fitted over.
+    The weights are renormalised over ``names`` (which changes them only by rounding)."""
+    if len(names) < 2:
+        raise InputError.at("--weights", "stacking weights mix several fits; give --fit once per variant")
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
@@ -55,7 +57,7 @@ def read_weights(path, names: list[str]) -> dict[str, float]:
         raise InputError.at(path, f"no weight for {', '.join(absent)} (the file has: {', '.join(weights) or 'none'})",
                             column="model")
     left_out = [m for m, w in weights.items() if w > 0 and m not in names]
-    if left_out:
+    if sum(weights[m] for m in left_out) > SUM_TOLERANCE:
         raise InputError.at(path, f"model(s) {', '.join(left_out)} carry stacking weight but no fit of them is given; "
                             "pass --fit for every variant the weights were computed over", column="model")
     total = sum(weights[n] for n in names)
@@ -87,15 +89,29 @@ def mix_states(states: dict[str, xr.Dataset], weights: dict[str, float], n: int)
                 raise InputError.at("--fit", f"variants {first_name} and {name} start from different frontiers "
                                     f"({coord}: {list(first[coord].values)} vs {list(st[coord].values)}); mix "
                                     "variants fitted on the same observations")
-    progress = any("progress_rate" in st for st in states.values())
+    counts = allocate(weights, n)
+    progress = any("progress_rate" in states[name] for name, count in counts.items() if count)
     parts = []
-    for name, count in allocate(weights, n).items():
+    for name, count in counts.items():
         if count == 0:
             continue
         st = states[name]
         if progress and "progress_rate" not in st:
             st = st.assign(progress_rate=xr.zeros_like(st.slope_rl))
+        elif not progress:
+            st = st.drop_vars("progress_rate", errors="ignore")
         idx = (np.arange(count) * st.sizes["sample"]) // count
         parts.append(st.isel(sample=idx).assign_coords(variant=("sample", [name] * count)))
     mixed = xr.concat(parts, dim="sample", data_vars="minimal", coords="minimal", compat="equals", join="exact")
     return mixed.assign_coords(sample=np.arange(n))
+
+
+def check_same_data(variants: dict[str, tuple[str, object, dict]]) -> None:
+    """Refuse variants (``compare.load_variants`` output) fitted on different observations: stacking weights and
+    the model share compare variants of the same data."""
+    (first_path, _, first), *rest = variants.values()
+    for path, _, prov in rest:
+        if prov["data_sha256"] != first["data_sha256"]:
+            raise InputError.at(path, f"fitted on other observations than {first_path} (data sha256 "
+                                f"{str(prov['data_sha256'])[:12]} vs {str(first['data_sha256'])[:12]}); mixed variants "
+                                "must share their data", key="data_sha256")
