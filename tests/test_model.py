@@ -264,11 +264,18 @@ def test_run_file_checks(fitted_run, tmp_path):
         load_run(other, allow_unconverged=True)
 
 
-def test_compare_reports_loo_table(fitted_run):
+def test_compare_reports_loo_table(fitted_run, tmp_path):
+    import shutil
+
     from rlforecast.compare import compare_runs
 
-    table, warnings = compare_runs([str(fitted_run), str(fitted_run)])
+    twin = tmp_path / "twin.nc"  # the same run under another name (the same file twice is refused)
+    shutil.copyfile(fitted_run, twin)
+    table, warnings = compare_runs([str(fitted_run), str(twin)])
     assert len(table) == 2 and "elpd" in " ".join(map(str, table.columns))
+    assert sorted(table.index) == ["baseline", "baseline (twin)"]
+    with pytest.raises(InputError, match="given twice"):
+        compare_runs([str(fitted_run), str(fitted_run)])
 
 
 def test_progress_term_enters_the_model_and_its_numpy_mirror_alike():

@@ -128,7 +128,7 @@ def test_budget_weights_a_variant_out_when_its_weight_is_zero(fitted_run, tmp_pa
     twin = tmp_path / "twin.nc"
     shutil.copyfile(fitted_run, twin)
     weights = _weights(tmp_path, "model,stacking_weight\nbaseline,1\nbaseline (twin),0\n")
-    base = ["budget", "--scenarios", str(REPO / "data/scenarios"), "--posterior-draws", "30", "--param-draws", "20",
+    base = ["budget", "--scenarios", str(REPO / "data/scenarios/rl-to-parity.toml"), "--posterior-draws", "30", "--param-draws", "20",
             "--seed", "4", "--allow-unconverged"]
     runner = CliRunner()
     one = runner.invoke(main, [*base, "--fit", str(fitted_run), "--out", str(tmp_path / "one")])
