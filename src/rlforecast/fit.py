@@ -113,19 +113,14 @@ def pit_coverage(pit: np.ndarray, benchmark: pd.Series) -> pd.DataFrame:
     return per.reset_index()
 
 
-def observed_pit_of(run: xr.DataTree, rng: np.random.Generator) -> np.ndarray:
-    """In-sample randomised PIT (obs,) of each observed count under the run's posterior predictive."""
-    from rlforecast.model.kernels import observed_pit, row_parameters
-
-    _, spec, design = run_inputs(run)
-    params = row_parameters(posterior_arrays(run), design, spec, rng)
-    return observed_pit(params, design, rng)
-
-
 def ppc_coverage(run: xr.DataTree, seed: int) -> pd.DataFrame:
     """In-sample posterior predictive coverage per benchmark, from the randomised PIT of each observed count."""
-    df, _, _ = run_inputs(run)
-    return pit_coverage(observed_pit_of(run, np.random.default_rng(seed)), df["benchmark"])
+    from rlforecast.model.kernels import observed_pit, row_parameters
+
+    df, spec, design = run_inputs(run)
+    rng = np.random.default_rng(seed)
+    params = row_parameters(posterior_arrays(run), design, spec, rng)
+    return pit_coverage(observed_pit(params, design, rng), df["benchmark"])
 
 
 def provenance(run: xr.DataTree) -> dict:
