@@ -90,8 +90,8 @@ def pit_figure(pit: pd.DataFrame, scheme: str, k: int):
     from matplotlib.figure import Figure
 
     models = list(dict.fromkeys(pit["model"]))
-    fig = Figure(figsize=(3.6 * len(models), 3.2))
-    fig.subplots_adjust(left=0.12 / len(models), right=0.98, bottom=0.16, top=0.84, wspace=0.15)
+    fig = Figure(figsize=(max(3.6 * len(models), 6.0), 3.4))
+    fig.subplots_adjust(left=0.12 / len(models), right=0.98, bottom=0.16, top=0.78, wspace=0.15)
     axes = fig.subplots(1, len(models), sharey=True, squeeze=False)[0]
     edges = np.linspace(0, 1, PIT_BINS + 1)
     for ax, name in zip(axes, models):
@@ -104,7 +104,8 @@ def pit_figure(pit: pd.DataFrame, scheme: str, k: int):
         ax.set_xlabel("randomised PIT of the observed count")
     axes[0].set_ylabel("density")
     axes[0].legend(fontsize=7, loc="upper left")
-    fig.suptitle("Predictive calibration: flat = calibrated, hump = intervals too wide, U = too narrow", fontsize=9)
+    fig.suptitle("Predictive calibration (randomised PIT)\nflat = calibrated, hump = intervals too wide, U = too narrow",
+                 fontsize=9)
     return fig
 
 
