@@ -135,22 +135,21 @@ def _variant(name, fit, sha256, converged, diagnostics, state, best, scenarios, 
 def _mixture(loaded, states, weights_path, scenarios, start, n) -> dict:
     """The stacked mixture of the fits as one more variant, the same draws as ``forecast --param-draws n``
     (``stacking.mix_states``); it offers other progress only when every variant has a progress term."""
-    from rlforecast.fit import provenance
     from rlforecast.scenarios.stacking import check_same_data, mix_states, read_weights
     from rlforecast.scenarios.state import best_observed
 
     names = list(loaded)
-    runs = [run for _, run, _ in loaded.values()]
+    first_run = next(iter(loaded.values()))[1]
+    provs = [prov for _, _, prov in loaded.values()]
     weights = read_weights(weights_path, names)
     check_same_data(loaded)
     mixed = mix_states(dict(zip(names, states)), weights, n)
     if not all("progress_rate" in st for st in states):
         mixed = mixed.drop_vars("progress_rate", errors="ignore")
-    provs = [provenance(r) for r in runs]
     return _variant("stacked mixture (" + ", ".join(f"{k} {w:.2f}" for k, w in weights.items()) + ")",
                     f"{weights_path}: " + ", ".join(map(str, names)), sha256_file(weights_path),
                     all(bool(p["diagnostics"]["passed"]) for p in provs),
-                    {name: p["diagnostics"] for name, p in zip(names, provs)}, mixed, best_observed(runs[0]),
+                    {name: p["diagnostics"] for name, p in zip(names, provs)}, mixed, best_observed(first_run),
                     scenarios, start)
 
 
