@@ -101,3 +101,7 @@ def test_grouped_cv_refits_each_fold_and_scores_held_out_families(fitted_run, tm
     pit = pd.read_csv(tmp_path / "cv" / "cv_pit.csv")
     assert len(pit) == cover.loc["all", "n_obs"] and pit[["pit_heldout", "pit_in_sample"]].stack().between(0, 1).all()
     assert set(pit["fold"]) == {1, 2} and (tmp_path / "cv" / "cv_pit.png").read_bytes()[:4] == b"\x89PNG"
+    from rlforecast.fit import load_run, provenance
+
+    prov = provenance(load_run(fitted_run, allow_unconverged=True))
+    assert (models.loc[0, "spec_hash"], models.loc[0, "data_sha256"]) == (prov["spec_hash"], prov["data_sha256"])

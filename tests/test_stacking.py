@@ -22,10 +22,15 @@ def _weights(tmp_path, body: str):
     return path
 
 
+def _named(names):
+    """Variants known by name only (a weights file without spec hashes is matched by name)."""
+    return {n: {} for n in names}
+
+
 def test_weights_are_read_for_the_given_variants(tmp_path):
     path = _weights(tmp_path, "model,scheme,stacking_weight\nbaseline,family,0.25\nprogress,family,0.75\n"
                               "no-pooling,family,0\n")
-    assert read_weights(path, ["progress", "baseline"]) == {"progress": 0.75, "baseline": 0.25}
+    assert read_weights(path, _named(["progress", "baseline"])) == {"progress": 0.75, "baseline": 0.25}
 
 
 @pytest.mark.parametrize("body, names, needle", [
@@ -41,15 +46,31 @@ def test_weights_are_read_for_the_given_variants(tmp_path):
 def test_bad_weights_name_the_file_and_what_is_wrong(tmp_path, body, names, needle):
     path = _weights(tmp_path, body)
     with pytest.raises(InputError) as err:
-        read_weights(path, names)
+        read_weights(path, _named(names))
     assert str(path) in str(err.value) and needle in str(err.value)
 
 
 def test_weights_the_optimiser_left_near_zero_may_be_left_out(tmp_path):
     path = _weights(tmp_path, "model,stacking_weight\nbaseline,0.9999999998\nprogress,1.353e-10\nno-pooling,6e-11\n")
-    assert read_weights(path, ["baseline", "no-pooling"]) == pytest.approx({"baseline": 1.0, "no-pooling": 6e-11})
+    assert read_weights(path, _named(["baseline", "no-pooling"])) == pytest.approx({"baseline": 1.0, "no-pooling": 6e-11})
     with pytest.raises(InputError, match="--weights.*several fits"):
-        read_weights(path, ["baseline"])
+        read_weights(path, _named(["baseline"]))
+
+
+def test_fits_are_matched_by_spec_hash_and_must_share_the_weights_data(tmp_path):
+    path = _weights(tmp_path, "model,stacking_weight,spec_hash,data_sha256\n"
+                              "baseline (a),0.2,aaa,ddd\nbaseline (b),0.8,bbb,ddd\n")
+    # compare --cv named the runs in its own order; given in the other order, each fit still gets its own weight
+    got = read_weights(path, {"baseline (a)": {"spec_hash": "bbb", "data_sha256": "ddd"},
+                              "baseline (b)": {"spec_hash": "aaa", "data_sha256": "ddd"}})
+    assert got == pytest.approx({"baseline (a)": 0.8, "baseline (b)": 0.2})
+    with pytest.raises(InputError, match=r"row 3, column 'data_sha256'.*other observations"):
+        read_weights(path, {"x": {"spec_hash": "aaa", "data_sha256": "ddd"}, "y": {"spec_hash": "bbb", "data_sha256": "eee"}})
+    with pytest.raises(InputError, match=r"column 'spec_hash'.*no weight for y"):
+        read_weights(path, {"x": {"spec_hash": "aaa", "data_sha256": "ddd"}, "y": {"spec_hash": "ccc", "data_sha256": "ddd"}})
+    same = _weights(tmp_path, "model,stacking_weight,spec_hash\nbaseline,0.3,aaa\nbaseline (seed 2),0.7,aaa\n")
+    assert read_weights(same, {"baseline (seed 2)": {"spec_hash": "aaa"}, "baseline": {"spec_hash": "aaa"}}) == \
+        pytest.approx({"baseline (seed 2)": 0.7, "baseline": 0.3})  # one spec twice: the name decides
 
 
 def test_allocation_is_proportional_and_exact():

@@ -126,7 +126,8 @@ def cross_validate(paths: list[str], k: int, scheme: str, seed: int, echo=print)
     results, folds, cover, loo_rows, pits = {}, [], [], [], []
     assignment = None
     for name, run in runs.items():
-        sampler = provenance(run)["sampler"]
+        prov = provenance(run)
+        sampler = prov["sampler"]
         settings = {key: sampler[key] for key in ("sampler", "draws", "tune", "chains", "seed")}
         wrapper = Refits(run, name, scheme, settings, seed, echo)
         ids = fold_ids(wrapper.df, scheme, k, seed)
@@ -138,7 +139,8 @@ def cross_validate(paths: list[str], k: int, scheme: str, seed: int, echo=print)
             results[name] = azs.loo_kfold(run, wrapper, pointwise=True, var_name="correct", folds=ids)
             loo = azs.loo(run, pointwise=True, var_name="correct")
         loo_rows.append({"model": name, "elpd_psis_loo": float(loo.elpd), "se_psis_loo": float(loo.se),
-                         "pareto_k_over_0_7": int((np.asarray(loo.pareto_k) > 0.7).sum())})
+                         "pareto_k_over_0_7": int((np.asarray(loo.pareto_k) > 0.7).sum()),
+                         "spec_hash": prov["spec_hash"], "data_sha256": prov["data_sha256"]})
         folds.extend(wrapper.folds)
         cover.append(pit_coverage(wrapper.pit, wrapper.df["benchmark"]).assign(model=name))
         in_sample = _in_sample_pit(run, np.random.default_rng(seed))
@@ -156,7 +158,7 @@ def cross_validate(paths: list[str], k: int, scheme: str, seed: int, echo=print)
         models = models.assign(elpd_cv_diff=0.0, se_cv_diff=0.0, stacking_weight=1.0)
     models = models.sort_values("elpd_cv", ascending=False, kind="stable").assign(k=k, scheme=scheme)
     cols = ["model", "scheme", "k", "elpd_cv", "se_cv", "elpd_cv_diff", "se_cv_diff", "stacking_weight",
-            "elpd_psis_loo", "se_psis_loo", "pareto_k_over_0_7"]
+            "elpd_psis_loo", "se_psis_loo", "pareto_k_over_0_7", "spec_hash", "data_sha256"]
     coverage_table = pd.concat(cover, ignore_index=True)[["model", "benchmark", "n_obs", "cover50", "cover90"]]
     return {"models": models[cols].reset_index(drop=True), "folds": pd.DataFrame(folds), "coverage": coverage_table,
             "pit": pd.concat(pits, ignore_index=True)}

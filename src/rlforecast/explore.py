@@ -141,7 +141,7 @@ def _mixture(loaded, states, weights_path, scenarios, start, n) -> dict:
     names = list(loaded)
     first_run = next(iter(loaded.values()))[1]
     provs = [prov for _, _, prov in loaded.values()]
-    weights = read_weights(weights_path, names)
+    weights = read_weights(weights_path, dict(zip(names, provs)))
     check_same_data(loaded)
     mixed = mix_states(dict(zip(names, states)), weights, n)
     if not all("progress_rate" in st for st in states):

@@ -199,7 +199,7 @@ def budget_command(fit_paths, scenarios_path, out_dir, thresholds_path=None, see
             raise InputError.at(opt, f"needs at least 2 draws to measure a spread, got {n}")
     variants = load_variants(fit_paths, allow_unconverged)
     runs = {name: run for name, (_, run, _) in variants.items()}
-    weights = read_weights(weights_path, list(runs)) if weights_path is not None else None
+    weights = read_weights(weights_path, {n: v[2] for n, v in variants.items()}) if weights_path is not None else None
     if weights is not None:
         check_same_data(variants)
     scenarios = with_start(scenarios, start or forecast_date(next(iter(runs.values()))))

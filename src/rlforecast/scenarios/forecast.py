@@ -173,7 +173,7 @@ def compute_forecast(fit_path, scenarios_path, thresholds_path=None, seed=1, par
     if len(variants) > 1 and weights_path is None:
         raise InputError.at("--weights", f"{len(variants)} fits are mixed by stacking weights: pass --weights FILE "
                             "(compare --cv K --cv-out DIR writes DIR/cv_models.csv)")
-    weights = read_weights(weights_path, list(variants)) if weights_path is not None else None
+    weights = read_weights(weights_path, {n: v[2] for n, v in variants.items()}) if weights_path is not None else None
     check_same_data(variants)
     primary = next(iter(variants))  # the first fit given: its data, anchors and diagnostics label the tables
     fit_path, run, fit_prov = variants[primary]

@@ -2,7 +2,8 @@
 their posterior draws (the frontier state every scenario starts from).
 
 The weights come from ``rlforecast compare --cv K`` (``cv_models.csv``: columns ``model`` and
-``stacking_weight``, stacking of the grouped-CV predictive densities). A mixture of ``n`` draws takes from each
+``stacking_weight``, stacking of the grouped-CV predictive densities; ``spec_hash`` and ``data_sha256`` tie each
+row to the fit it was computed for). A mixture of ``n`` draws takes from each
 variant a number of draws proportional to its weight (largest remainder), evenly thinned, so one seed gives the
 same draws; the scenario-parameter draws are drawn for the mixture's draw index, the same whichever variants
 are mixed.
@@ -17,16 +18,20 @@ import xarray as xr
 from rlforecast.errors import InputError, Problem
 
 WEIGHT_COLUMNS = ("model", "stacking_weight")
+KEY_COLUMNS = ("spec_hash", "data_sha256")  # compare --cv writes them: fits are matched by what was fitted
 SUM_TOLERANCE = 1e-3  # stacking weights are written with 6 significant digits; the optimiser leaves ~1e-10 for "none"
 
 
-def read_weights(path, names: list[str]) -> dict[str, float]:
-    """``{name: weight}`` for the variants ``names`` from a weights CSV (columns ``model``, ``stacking_weight``).
+def read_weights(path, variants: dict[str, dict]) -> dict[str, float]:
+    """``{name: weight}`` for the variants (``{name: provenance}``) from a weights CSV (columns ``model``,
+    ``stacking_weight``; ``compare --cv`` adds ``spec_hash`` and ``data_sha256``).
 
-    Every variant must be in the file, and the models in it that are not among ``names`` may carry no more than
-    SUM_TOLERANCE of weight in all: stacking weights belong to the whole set of variants they were fitted over.
-    The weights are renormalised over ``names`` (which changes them only by rounding)."""
-    if len(names) < 2:
+    A fit takes the row with its spec hash (its name decides only between rows of the same spec), and that row's
+    data hash must be the fit's; a file without a ``spec_hash`` column is matched by name. Every variant must
+    find its row, and the rows no variant takes may carry no more than SUM_TOLERANCE of weight in all: stacking
+    weights belong to the whole set of variants they were fitted over. The weights are renormalised over the
+    variants (which changes them only by rounding)."""
+    if len(variants) < 2:
         raise InputError.at("--weights", "stacking weights mix several fits; give --fit once per variant")
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -37,33 +42,58 @@ def read_weights(path, names: list[str]) -> dict[str, float]:
     if missing:
         raise InputError.at(path, f"missing column(s) {', '.join(missing)}; found {', '.join(table.columns) or 'none'}",
                             column=missing[0])
-    problems, weights = [], {}
+    problems, weights, seen = [], [], set()
     for i, (model, text) in enumerate(zip(table["model"], table["stacking_weight"]), start=2):
         try:
-            w = float(text)
+            weights.append(float(text))
         except ValueError:
-            w = float("nan")
-        if not np.isfinite(w) or w < 0:
+            weights.append(float("nan"))
+        if not np.isfinite(weights[-1]) or weights[-1] < 0:
             problems.append(Problem(str(path), f"weight must be a number >= 0, got '{text}'", row=i,
                                     column="stacking_weight"))
-        elif model in weights:
+        elif model in seen:
             problems.append(Problem(str(path), f"model '{model}' appears twice", row=i, column="model"))
-        else:
-            weights[model] = w
+        seen.add(model)
     if problems:
         raise InputError(problems)
-    absent = [n for n in names if n not in weights]
-    if absent:
-        raise InputError.at(path, f"no weight for {', '.join(absent)} (the file has: {', '.join(weights) or 'none'})",
+    taken = {name: _row_of(path, table, name, prov) for name, prov in variants.items()}
+    if len(set(taken.values())) < len(taken):
+        raise InputError.at(path, "two fits match the same row (" + ", ".join(taken) + "); give each variant once",
                             column="model")
-    left_out = [m for m, w in weights.items() if w > 0 and m not in names]
-    if sum(weights[m] for m in left_out) > SUM_TOLERANCE:
-        raise InputError.at(path, f"model(s) {', '.join(left_out)} carry stacking weight but no fit of them is given; "
-                            "pass --fit for every variant the weights were computed over", column="model")
-    total = sum(weights[n] for n in names)
+    left_out = [i for i, w in enumerate(weights) if w > 0 and i not in taken.values()]
+    if sum(weights[i] for i in left_out) > SUM_TOLERANCE:
+        raise InputError.at(path, f"model(s) {', '.join(table['model'].iloc[left_out])} carry stacking weight but no "
+                            "fit of them is given; pass --fit for every variant the weights were computed over",
+                            column="model")
+    found = {name: weights[i] for name, i in taken.items()}
+    total = sum(found.values())
     if abs(total - 1.0) > SUM_TOLERANCE:
         raise InputError.at(path, f"the weights of the given variants add up to {total:.6g}, not 1", column="stacking_weight")
-    return {n: weights[n] / total for n in names}
+    return {name: w / total for name, w in found.items()}
+
+
+def _row_of(path, table: pd.DataFrame, name: str, prov: dict) -> int:
+    """Index of the weights row of the fit ``name`` (provenance ``prov``; see ``read_weights``)."""
+    if "spec_hash" not in table.columns:
+        hits = np.flatnonzero(table["model"].to_numpy() == name)
+        if not len(hits):
+            raise InputError.at(path, f"no weight for {name} (the file has: {', '.join(table['model']) or 'none'})",
+                                column="model")
+        return int(hits[0])
+    spec = str(prov.get("spec_hash", ""))
+    hits = np.flatnonzero(table["spec_hash"].to_numpy() == spec)
+    if len(hits) > 1:
+        hits = hits[table["model"].to_numpy()[hits] == name]
+    if not len(hits):
+        raise InputError.at(path, f"no weight for {name}: the file's rows were computed over fits of other specs (spec "
+                            f"hash {spec[:12]} is not among {', '.join(h[:12] for h in table['spec_hash'])}); run "
+                            "compare --cv on the fits you mix", column="spec_hash")
+    i = int(hits[0])
+    if "data_sha256" in table.columns and table["data_sha256"].iloc[i] != str(prov.get("data_sha256", "")):
+        raise InputError.at(path, f"the weight of {name} was computed on other observations (data sha256 "
+                            f"{table['data_sha256'].iloc[i][:12]} vs the fit's {str(prov.get('data_sha256', ''))[:12]}); "
+                            "run compare --cv on the fits you mix", row=i + 2, column="data_sha256")
+    return i
 
 
 def allocate(weights: dict[str, float], n: int) -> dict[str, int]:
