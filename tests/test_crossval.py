@@ -65,6 +65,12 @@ def test_compare_cv_refuses_more_folds_than_families(fitted_run):
     assert "Traceback" not in res.output
 
 
+def test_compare_scheduler_runs_the_cv_refits_only(fitted_run):
+    res = CliRunner().invoke(main, ["compare", str(fitted_run), "--scheduler", "tcp://127.0.0.1:1"])
+    assert res.exit_code == 2 and "--scheduler: runs the --cv refits; give --cv K with it" in res.output
+    assert "Traceback" not in res.output
+
+
 def test_pit_figure_has_one_panel_per_model_with_both_histograms():
     import pandas as pd
 

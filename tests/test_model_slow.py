@@ -89,8 +89,18 @@ def test_grouped_cv_refits_each_fold_and_scores_held_out_families(fitted_run, tm
 
     from rlforecast.cli import main
 
-    res = CliRunner().invoke(main, ["compare", str(fitted_run), "--cv", "2", "--cv-out", str(tmp_path / "cv")])
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:  # the folds in parallel
+        res = CliRunner().invoke(main, ["compare", str(fitted_run), "--cv", "2", "--cv-out", str(tmp_path / "cv"),
+                                        "--scheduler", cluster.scheduler_address])
     assert res.exit_code == 0, res.output
+    assert "fold 1 of baseline: " in res.output and "fold 2 of baseline: " in res.output
+    again = CliRunner().invoke(main, ["compare", str(fitted_run), "--cv", "2", "--cv-out", str(tmp_path / "cv2")])
+    assert again.exit_code == 0 and again.output.count("reusing cached fit") == 2, again.output  # the workers' fits
+    assert (tmp_path / "cv" / "cv_models.csv").read_bytes() == (tmp_path / "cv2" / "cv_models.csv").read_bytes()
+    bad = CliRunner().invoke(main, ["compare", str(fitted_run), "--cv", "2", "--scheduler", "tcp://127.0.0.1:1"])
+    assert bad.exit_code == 2 and "--scheduler: cannot reach a dask scheduler" in bad.output
     models = pd.read_csv(tmp_path / "cv" / "cv_models.csv")
     folds = pd.read_csv(tmp_path / "cv" / "cv_folds.csv")
     cover = pd.read_csv(tmp_path / "cv" / "cv_coverage.csv").set_index("benchmark")

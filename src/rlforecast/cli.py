@@ -216,13 +216,19 @@ def exchange_rate(fit_path, out_path, gpt_level_inference, allow_unconverged):
 @click.option("--cv-out", "cv_out", type=click.Path(file_okay=False), default=None,
               help="Folder for cv_models.csv, cv_folds.csv, cv_coverage.csv, cv_pit.csv (held-out and in-sample PIT per row) and cv_pit.png.")
 @click.option("--seed", default=1, show_default=True, type=SEED, help="Fold assignment and PIT randomisation.")
+@click.option("--scheduler", default=None,
+              help="dask.distributed scheduler address: the --cv refits run there in parallel (its workers must share "
+                   "this machine's fit cache folder); default: one after another in this process.")
 @_clean_errors
-def compare(runs, out_path, cv, scheme, cv_out, seed):
+def compare(runs, out_path, cv, scheme, cv_out, seed, scheduler):
     """Compare fitted model variants by PSIS-LOO (with Pareto-k warnings) or, with --cv K, by grouped K-fold
     cross-validation (elpd with standard errors, stacking weights, held-out interval coverage)."""
     from rlforecast.compare import compare_command
 
-    compare_command(list(runs), out_path, cv=cv, scheme=scheme, seed=seed, cv_out=cv_out, echo=click.echo)
+    if scheduler is not None and cv is None:
+        raise InputError.at("--scheduler", "runs the --cv refits; give --cv K with it")
+    compare_command(list(runs), out_path, cv=cv, scheme=scheme, seed=seed, cv_out=cv_out, scheduler=scheduler,
+                    echo=click.echo)
 
 
 @main.command()

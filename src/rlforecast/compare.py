@@ -110,7 +110,7 @@ def pit_figure(pit: pd.DataFrame, scheme: str, k: int):
 
 
 def compare_command(paths, out_path=None, *, cv: int | None = None, scheme: str = "family", seed: int = 1,
-                    cv_out=None, echo=print) -> None:
+                    cv_out=None, scheduler: str | None = None, echo=print) -> None:
     if cv is None:
         table, warnings = compare_runs(paths)
         echo(table.to_string(float_format=lambda x: f"{x:.2f}"))
@@ -123,7 +123,7 @@ def compare_command(paths, out_path=None, *, cv: int | None = None, scheme: str 
     from rlforecast.crossval import cross_validate
     from rlforecast.io import write_set
 
-    tables = cross_validate(list(paths), cv, scheme, seed, echo=echo)
+    tables = cross_validate(list(paths), cv, scheme, seed, scheduler=scheduler, echo=echo)
     echo(f"grouped {cv}-fold cross-validation, whole {scheme} groups held out (exact refits):")
     echo(tables["models"].to_string(index=False, float_format=lambda x: f"{x:.2f}"))
     failed = tables["folds"][~tables["folds"]["fit_passed"]]

@@ -16,6 +16,7 @@ import xarray as xr
 from rlforecast.errors import InputError
 
 SCHEMES = {"family": ["family"], "cell": ["benchmark", "family"]}
+SCHEDULER_TIMEOUT_S = 10
 
 
 def fold_ids(df: pd.DataFrame, scheme: str, k: int, seed: int) -> np.ndarray:
@@ -110,10 +111,45 @@ def _lpd(ll: np.ndarray) -> np.ndarray:
     return logsumexp(ll, axis=0) - np.log(ll.shape[0])
 
 
-def cross_validate(paths: list[str], k: int, scheme: str, seed: int, echo=print) -> dict[str, pd.DataFrame]:
+def _fit_fold(train: pd.DataFrame, spec: dict, spec_text: str, settings: dict, label: str, cache: str) -> str:
+    """One fold's refit, on a dask worker: into the fit cache at ``cache`` (shared with the caller)."""
+    import os
+
+    from rlforecast.data.build import to_csv_text
+    from rlforecast.fit import fit_cached, provenance
+
+    os.environ["RLFORECAST_CACHE"] = cache
+    run = fit_cached(train, to_csv_text(train).encode(), spec, spec_text, settings, use_cache=True, label=label,
+                     echo=lambda _: None)
+    return f"{label}: {'passed' if provenance(run)['diagnostics']['passed'] else 'FAILED its diagnostics'}"
+
+
+def prefit_folds(jobs: list[tuple], scheduler: str, echo=print) -> None:
+    """Refit every fold (``jobs``: ``_fit_fold``'s arguments but the cache) on the dask.distributed scheduler at
+    ``scheduler``, in parallel. The workers write the fit cache, which they must share with this process (same
+    machine or a shared file system); the folds are then scored from it in order, as without a scheduler."""
+    from distributed import Client, as_completed
+
+    from rlforecast.fit import cache_dir
+
+    cache = str(cache_dir().resolve())
+    try:
+        client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
+    except (OSError, TimeoutError, ValueError) as err:
+        raise InputError.at("--scheduler", f"cannot reach a dask scheduler at '{scheduler}' ({type(err).__name__}: "
+                            f"{err})") from None
+    with client:
+        futures = [client.submit(_fit_fold, *job, cache, pure=False) for job in jobs]
+        for future in as_completed(futures):
+            echo(future.result())
+
+
+def cross_validate(paths: list[str], k: int, scheme: str, seed: int, scheduler: str | None = None,
+                   echo=print) -> dict[str, pd.DataFrame]:
     """Grouped K-fold CV of fitted runs (same observations): tables ``models`` (elpd, se, differences, stacking
     weights, PSIS-LOO beside), ``folds`` (elpd per fold, the refit's diagnostics), ``coverage`` (held-out PIT
-    coverage per model and benchmark), ``pit`` (each row's held-out and in-sample randomised PIT)."""
+    coverage per model and benchmark), ``pit`` (each row's held-out and in-sample randomised PIT). With
+    ``scheduler`` (a dask.distributed address) the refits run there first, in parallel (``prefit_folds``)."""
     import warnings as pywarnings
 
     import arviz_stats as azs
@@ -125,15 +161,20 @@ def cross_validate(paths: list[str], k: int, scheme: str, seed: int, echo=print)
     Refits = _refits_wrapper()
     results, folds, cover, loo_rows, pits = {}, [], [], [], []
     assignment = None
+    wrappers = {}
     for name, run in runs.items():
-        prov = provenance(run)
-        sampler = prov["sampler"]
+        sampler = provenance(run)["sampler"]
         settings = {key: sampler[key] for key in ("sampler", "draws", "tune", "chains", "seed")}
-        wrapper = Refits(run, name, scheme, settings, seed, echo)
-        ids = fold_ids(wrapper.df, scheme, k, seed)
+        wrappers[name] = Refits(run, name, scheme, settings, seed, echo)
+        ids = fold_ids(wrappers[name].df, scheme, k, seed)
         if assignment is not None and not np.array_equal(ids, assignment):
             raise InputError.at(name, "the runs use different rows; cross-validate variants that keep the same rows")
         assignment = ids
+    if scheduler is not None:
+        prefit_folds([(w.df[assignment != f], w.spec, w.spec_text, w.settings, f"fold {f} of {name}")
+                      for name, w in wrappers.items() for f in range(1, k + 1)], scheduler, echo)
+    for name, run in runs.items():
+        prov, wrapper, ids = provenance(run), wrappers[name], assignment
         with pywarnings.catch_warnings():
             pywarnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto", category=UserWarning)
             results[name] = azs.loo_kfold(run, wrapper, pointwise=True, var_name="correct", folds=ids)
