@@ -24,8 +24,20 @@ def test_crps_matches_closed_form_for_a_normal():
 
 def test_score_coverage_flags():
     draws = np.linspace(0, 1, 1001)[:, None].repeat(3, axis=1)
-    sc = score(draws, np.array([0.5, 0.8, 0.99]))
+    sc = score(draws, np.array([0.5, 0.8, 0.99]), np.full(3, 1000), np.random.default_rng(0))
     assert list(sc["in50"]) == [True, False, False] and list(sc["in90"]) == [True, True, False]
+
+
+def test_score_coverage_is_calibrated_for_discrete_outcomes_where_quantile_checks_over_cover():
+    rng = np.random.default_rng(3)
+    n = np.full(4000, 20)
+    p = rng.uniform(0.05, 0.95, size=4000)
+    y = rng.binomial(n, p) / n  # outcomes drawn from the forecast itself: calibrated
+    draws = rng.binomial(n, p, size=(2000, 4000)) / n
+    sc = score(draws, y + 1e-9, n, rng)  # a published share is never exactly k/n in floating point
+    assert abs(sc["in50"].mean() - 0.5) < 0.03 and abs(sc["in90"].mean() - 0.9) < 0.02
+    q = np.quantile(draws, [0.25, 0.75], axis=0)
+    assert ((y >= q[0]) & (y <= q[1])).mean() > 0.6  # the tie-inclusive check the PIT replaces
 
 
 def test_splits_hold_out_the_right_rows(simulated):
