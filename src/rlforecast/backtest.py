@@ -117,15 +117,17 @@ def time_split(df: pd.DataFrame, cutoff: str) -> tuple[pd.DataFrame, pd.DataFram
     return df[date < cutoff], df[date >= cutoff]
 
 
-def run_split(train, test, spec, spec_text, *, seed, sampler_kwargs) -> pd.DataFrame:
-    """Fit on ``train``, predict ``test``; per-row metrics for the model and both baselines."""
+def run_split(train, test, spec, spec_text, *, seed, sampler_kwargs, label="training rows",
+              echo=lambda _: None) -> pd.DataFrame:
+    """Fit on ``train`` (through the fit cache), predict ``test``; per-row metrics for the model and both
+    baselines."""
     from rlforecast.data.build import to_csv_text
-    from rlforecast.fit import fit_observations, provenance
+    from rlforecast.fit import fit_cached, provenance
     from rlforecast.model.design import chance_floor
     from rlforecast.predict import predict_draws
 
-    run = fit_observations(train, spec, spec_text, to_csv_text(train).encode(), seed=seed, progressbar=False,
-                           **sampler_kwargs)
+    run = fit_cached(train, to_csv_text(train).encode(), spec, spec_text, {"sampler": "nutpie", "seed": seed,
+                     **sampler_kwargs}, use_cache=True, label=label, echo=echo)
     model_draws = predict_draws(run, test, seed=seed)[:N_DRAWS]
     x_tr, x_te = baseline_compute(train, test)
     rng = np.random.default_rng(seed)
@@ -168,7 +170,7 @@ def backtest(df: pd.DataFrame, spec: dict, spec_text: str, cutoffs: list[str], *
             continue
         echo(f"{name}: fitting on {len(train)} rows, predicting {len(test)} ...")
         rows = run_split(train.reset_index(drop=True), test.reset_index(drop=True), spec, spec_text, seed=seed,
-                         sampler_kwargs=sampler_kwargs)
+                         sampler_kwargs=sampler_kwargs, label=f"the {name} training rows", echo=echo)
         rows.insert(0, "split", name)
         results.append(rows)
     return summarise(pd.concat(results, ignore_index=True))
