@@ -223,6 +223,37 @@ def test_predict_unseen_settings_and_families_get_wider_intervals(fitted_run, si
     assert (pred["pred_q05"] <= pred["pred_q50"]).all() and (pred["pred_q50"] <= pred["pred_q95"]).all()
 
 
+def test_rows_of_one_new_family_or_benchmark_share_its_drawn_effects(fitted_run, simulated):
+    from rlforecast.fit import posterior_arrays, run_inputs
+    from rlforecast.model.design import build_design
+    from rlforecast.model.kernels import row_parameters
+
+    df, _ = simulated
+    run = real_load_run(fitted_run, allow_unconverged=True)
+    _, spec, ref = run_inputs(run)
+    seen = df[df.family == "fam05"].drop_duplicates("benchmark").head(2)
+    assert seen["benchmark"].nunique() == 2
+    rows = []
+    for family in ("new-a", "new-a", "new-b"):
+        for _, row in seen.iterrows():
+            rows.append(row.copy())
+            rows[-1]["obs_id"], rows[-1]["family"] = f"{family}:{row['benchmark']}:{len(rows)}", family
+    new_bench = seen.iloc[:1].copy()
+    new_bench["family"] = "fam05"
+    new_bench = pd.concat([new_bench.assign(obs_id=f"nb:{i}", benchmark="brand_new") for i in range(2)])
+    test = pd.concat([pd.DataFrame(rows), new_bench], ignore_index=True)
+    design = build_design(test, ref=ref)
+    p = row_parameters(posterior_arrays(run), design, spec, np.random.default_rng(0))
+    eta = p["eta"]
+    assert np.array_equal(eta[:, 0], eta[:, 2]) and np.array_equal(eta[:, 1], eta[:, 3])  # one family, one cell
+    assert not np.array_equal(eta[:, 0], eta[:, 4])  # another new family draws its own effect
+    assert np.array_equal(eta[:, 6], eta[:, 7]) and np.array_equal(p["ceiling"][:, 6], p["ceiling"][:, 7])
+    # the family effect is shared across benchmarks: one new family's two cells are correlated, two families' not
+    alpha = eta - p["slope_rl"] * p["x_rl"] - p["slope_inf"] * p["x_inf"]
+    same, other = np.corrcoef(alpha[:, 0], alpha[:, 1])[0, 1], np.corrcoef(alpha[:, 0], alpha[:, 5])[0, 1]
+    assert same > other + 0.1, (same, other)
+
+
 def _load(path):
     """Load a run even if the small test fit missed a diagnostic threshold (those are tested elsewhere)."""
     return real_load_run(path, allow_unconverged=True)

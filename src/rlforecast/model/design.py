@@ -105,10 +105,19 @@ class Design:
     # the family has no release date); used by specs with a [progress] section
     obs_year: np.ndarray = field(default_factory=lambda: np.zeros(0))
     family_year: dict[str, float] = field(default_factory=dict)  # family -> year offset, as fitted
+    # prediction designs: {"benchmark" | "family" | "cell": (obs,) index of the row's name among the names unknown
+    # to the reference design, -1 where known}: the rows of one new group share its drawn effects
+    new_groups: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def floor_by_benchmark(self) -> np.ndarray:
         return np.array([chance_floor(b) for b in self.benchmarks])
+
+
+def _new_groups(names, known: dict) -> np.ndarray:
+    """(obs,) index of each row's name among the names not in ``known`` (in order of appearance), -1 if known."""
+    new = {n: i for i, n in enumerate(dict.fromkeys(n for n in names if n not in known))}
+    return np.array([new.get(n, -1) for n in names], dtype=np.int64)
 
 
 def measured_x(df: pd.DataFrame) -> pd.Series:
@@ -301,6 +310,8 @@ def build_design(df: pd.DataFrame, ref: Design | None = None) -> Design:
         cal_budget=budgets[cal], benchmark_center=dict(center),
         rl_steps=rl_steps, rl_step_zero=step_zero, rl_step_matrix=step_matrix, rl_series=rl_series,
         obs_year=df["family"].map(family_year).fillna(0.0).to_numpy(float), family_year=family_year,
+        new_groups={} if ref is None else {"benchmark": _new_groups(df["benchmark"], b_ix),
+                                           "family": _new_groups(df["family"], f_ix), "cell": _new_groups(cell, c_ix)},
     )
 
 

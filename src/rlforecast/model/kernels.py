@@ -48,23 +48,26 @@ def row_parameters(post: dict, d: Design, spec: dict, rng: np.random.Generator) 
     slope_inf = _take(post["slope_inf"], b, s)
     ceiling = _take(post["ceiling"], b, s)
     mu_b = _take(post["benchmark_intercept"], b, s)
-    if new_b.any():
-        ls = population_slopes(post, spec, int(new_b.sum()), rng)
+    if new_b.any():  # one draw per new benchmark, shared by its rows
+        g = d.new_groups["benchmark"][new_b]
+        ls = population_slopes(post, spec, g.max() + 1, rng)[:, g]
         slope_rl[:, new_b] = np.exp(ls[..., 0])
         slope_inf[:, new_b] = np.exp(ls[..., 1])
-        w = rng.standard_normal((s, int(new_b.sum())))
+        w = rng.standard_normal((s, g.max() + 1))[:, g]
         c = expit(pri["ceiling_logit"]["mu"] + pri["ceiling_logit"]["sigma"] * w)
         ceiling[:, new_b] = d.floor[new_b] + (1 - d.floor[new_b]) * c
         bi = pri["benchmark_intercept"]
-        mu_b[:, new_b] = bi["mu"] + bi["sigma"] * rng.standard_normal((s, int(new_b.sum())))
+        mu_b[:, new_b] = bi["mu"] + bi["sigma"] * rng.standard_normal((s, g.max() + 1))[:, g]
 
     alpha = _take(post["alpha"], d.obs_cell, s)
     new_cell = d.obs_cell < 0
-    if new_cell.any():
+    if new_cell.any():  # one effect per new family and per new cell, shared by their rows
         f = d.obs_family[new_cell]
-        fam = np.where(f >= 0, _take(post["family_z"], f, s), rng.standard_normal((s, len(f))))
+        gf, gc = d.new_groups["family"][new_cell], d.new_groups["cell"][new_cell]
+        new_fam = rng.standard_normal((s, gf.max() + 1))[:, np.maximum(gf, 0)]
+        fam = np.where(f >= 0, _take(post["family_z"], f, s), new_fam)
         alpha[:, new_cell] = (mu_b[:, new_cell] + post["family_sd"][:, None] * fam
-                              + post["cell_sd"][:, None] * rng.standard_normal((s, len(f))))
+                              + post["cell_sd"][:, None] * rng.standard_normal((s, gc.max() + 1))[:, gc])
 
     x_rl = d.rl_fixed + _take(post.get("rl_rel"), d.rl_latent, s)
     if d.rl_steps and "rl_step_decades" in post:
@@ -78,8 +81,9 @@ def row_parameters(post: dict, d: Design, spec: dict, rng: np.random.Generator) 
     if "progress_rate" in post:
         rate = _take(post["progress_rate"], b, s)
         if new_b.any():
+            g = d.new_groups["benchmark"][new_b]
             rate[:, new_b] = (post["progress_rate_mu"][:, None] + post["progress_rate_sd"][:, None]
-                              * rng.standard_normal((s, int(new_b.sum()))))
+                              * rng.standard_normal((s, g.max() + 1))[:, g])
         eta = eta + rate * d.obs_year
     if "interaction" in post:
         eta = eta + post["interaction"][:, None] * x_rl * x_inf
@@ -91,8 +95,9 @@ def row_parameters(post: dict, d: Design, spec: dict, rng: np.random.Generator) 
     if "log_concentration" in post:
         log_kappa = _take(post["log_concentration"], b, s)
         if new_b.any():
+            g = d.new_groups["benchmark"][new_b]
             log_kappa[:, new_b] = (post["log_concentration_mu"][:, None] + post["log_concentration_sd"][:, None]
-                                   * rng.standard_normal((s, int(new_b.sum()))))
+                                   * rng.standard_normal((s, g.max() + 1))[:, g])
         out["kappa"] = np.exp(log_kappa)
     return out
 
