@@ -252,6 +252,8 @@ def test_rows_of_one_new_family_or_benchmark_share_its_drawn_effects(fitted_run,
     alpha = eta - p["slope_rl"] * p["x_rl"] - p["slope_inf"] * p["x_inf"]
     same, other = np.corrcoef(alpha[:, 0], alpha[:, 1])[0, 1], np.corrcoef(alpha[:, 0], alpha[:, 5])[0, 1]
     assert same > other + 0.1, (same, other)
+    known = build_design(new_bench, ref=ref)  # only known families on a new cell: no new family to draw
+    assert np.isfinite(row_parameters(posterior_arrays(run), known, spec, np.random.default_rng(0))["eta"]).all()
 
 
 def _load(path):

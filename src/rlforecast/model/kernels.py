@@ -64,7 +64,7 @@ def row_parameters(post: dict, d: Design, spec: dict, rng: np.random.Generator) 
     if new_cell.any():  # one effect per new family and per new cell, shared by their rows
         f = d.obs_family[new_cell]
         gf, gc = d.new_groups["family"][new_cell], d.new_groups["cell"][new_cell]
-        new_fam = rng.standard_normal((s, gf.max() + 1))[:, np.maximum(gf, 0)]
+        new_fam = rng.standard_normal((s, max(gf.max() + 1, 1)))[:, np.maximum(gf, 0)]  # known families: unused
         fam = np.where(f >= 0, _take(post["family_z"], f, s), new_fam)
         alpha[:, new_cell] = (mu_b[:, new_cell] + post["family_sd"][:, None] * fam
                               + post["cell_sd"][:, None] * rng.standard_normal((s, gc.max() + 1))[:, gc])
