@@ -19,6 +19,7 @@ from scipy.special import expit
 
 from rlforecast.errors import InputError, Problem
 from rlforecast.io import write_set
+from rlforecast.model.kernels import randomised_pit
 from rlforecast.scenarios import tables
 
 EFFORT_ORDER = {"none": 0, "minimal": 1, "low": 2, "medium": 3, "default": 3, "high": 4, "xhigh": 5, "max": 6}
@@ -37,11 +38,11 @@ def crps(draws: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def score(draws: np.ndarray, y: np.ndarray, n_items: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
     """Per row: inside the central 50% / 90% predictive interval by the randomised PIT of the observed accuracy
-    (predictive draws of the observed share, whose values lie on a grid of 1/n_items; a draw within half a
-    count of the observation ties with it), the CRPS and the absolute error of the predictive median. Counting
-    a tie at an interval's end as inside, as quantile checks do, over-covers discrete outcomes."""
-    half = 0.5 / np.asarray(n_items, float)
-    pit = (draws < y - half).mean(axis=0) + rng.uniform(size=len(y)) * (np.abs(draws - y) <= half).mean(axis=0)
+    (``kernels.randomised_pit`` on counts: draws and observation rounded to the 1/n_items grid), the CRPS and the
+    absolute error of the predictive median. Counting a tie at an interval's end as inside, as quantile checks
+    do, over-covers discrete outcomes."""
+    n = np.asarray(n_items, float)
+    pit = randomised_pit(np.rint(draws * n), np.rint(y * n), rng)
     return pd.DataFrame({
         "pit": pit,
         "in50": np.abs(pit - 0.5) <= 0.25,
