@@ -95,15 +95,6 @@ def _refits_wrapper():
     return Refits
 
 
-def _in_sample_pit(run, rng: np.random.Generator) -> np.ndarray:
-    """In-sample randomised PIT (obs,) of each observed count under the run's posterior predictive."""
-    from rlforecast.fit import posterior_arrays, run_inputs
-    from rlforecast.model.kernels import observed_pit, row_parameters
-
-    _, spec, design = run_inputs(run)
-    return observed_pit(row_parameters(posterior_arrays(run), design, spec, rng), design, rng)
-
-
 def _lpd(ll: np.ndarray) -> np.ndarray:
     """log mean over draws of exp(ll), per observation."""
     from scipy.special import logsumexp
@@ -155,7 +146,7 @@ def cross_validate(paths: list[str], k: int, scheme: str, seed: int, scheduler: 
     import arviz_stats as azs
 
     from rlforecast.compare import load_runs
-    from rlforecast.fit import pit_coverage, provenance
+    from rlforecast.fit import in_sample_pit, pit_coverage, provenance
 
     runs, _ = load_runs(paths)
     Refits = _refits_wrapper()
@@ -184,7 +175,7 @@ def cross_validate(paths: list[str], k: int, scheme: str, seed: int, scheduler: 
                          "spec_hash": prov["spec_hash"], "data_sha256": prov["data_sha256"]})
         folds.extend(wrapper.folds)
         cover.append(pit_coverage(wrapper.pit, wrapper.df["benchmark"]).assign(model=name))
-        in_sample = _in_sample_pit(run, np.random.default_rng(seed))
+        in_sample = in_sample_pit(run, np.random.default_rng(seed))
         pits.append(pd.DataFrame({"model": name, "obs_id": wrapper.df["obs_id"].to_numpy(),
                                   "benchmark": wrapper.df["benchmark"].to_numpy(), "fold": ids,
                                   "pit_heldout": wrapper.pit, "pit_in_sample": in_sample}))

@@ -113,14 +113,17 @@ def pit_coverage(pit: np.ndarray, benchmark: pd.Series) -> pd.DataFrame:
     return per.reset_index()
 
 
-def ppc_coverage(run: xr.DataTree, seed: int) -> pd.DataFrame:
-    """In-sample posterior predictive coverage per benchmark, from the randomised PIT of each observed count."""
+def in_sample_pit(run: xr.DataTree, rng: np.random.Generator) -> np.ndarray:
+    """In-sample randomised PIT (obs,) of each observed count under the run's posterior predictive."""
     from rlforecast.model.kernels import observed_pit, row_parameters
 
-    df, spec, design = run_inputs(run)
-    rng = np.random.default_rng(seed)
-    params = row_parameters(posterior_arrays(run), design, spec, rng)
-    return pit_coverage(observed_pit(params, design, rng), df["benchmark"])
+    _, spec, design = run_inputs(run)
+    return observed_pit(row_parameters(posterior_arrays(run), design, spec, rng), design, rng)
+
+
+def ppc_coverage(run: xr.DataTree, seed: int) -> pd.DataFrame:
+    """In-sample posterior predictive coverage per benchmark, from the randomised PIT of each observed count."""
+    return pit_coverage(in_sample_pit(run, np.random.default_rng(seed)), run_inputs(run)[0]["benchmark"])
 
 
 def provenance(run: xr.DataTree) -> dict:
