@@ -140,6 +140,7 @@ def test_sampling_parametrisation_keeps_the_stated_priors():
 def test_prior_predictive_gives_plausible_accuracy_curves():
     """Priors alone: accuracies spread over (0, 1) without piling up at 0 or 1; exchange rate centred on 1."""
     import pymc as pm
+    from scipy import stats
 
     from rlforecast.data.schema import read_observations
     from rlforecast.model.build import build_model
@@ -155,6 +156,14 @@ def test_prior_predictive_gives_plausible_accuracy_curves():
     ratio = prior["prior"]["exchange_rate_pooled"].values.ravel()
     assert 0.7 < np.median(ratio) < 1.4  # the essay's 0.5 is not built in
     assert np.quantile(ratio, 0.05) < 0.5 < np.quantile(ratio, 0.95)
+    # the numpy prior that the exchange-rate table's contraction columns use is the model's prior
+    from rlforecast.exchange import prior_log_slopes
+
+    numpy_prior = prior_log_slopes(spec, len(d.benchmarks))
+    log_slope = prior["prior"]["log_slope"].values.reshape(300, len(d.benchmarks), 2)
+    assert stats.kstest(log_slope[:, 0, 0], numpy_prior["benchmark"][0]).pvalue > 0.001
+    assert stats.kstest(log_slope[:, 0, 0] - log_slope[:, 0, 1], numpy_prior["benchmark"][1]).pvalue > 0.001
+    assert stats.kstest(np.log(ratio), numpy_prior["pooled"][1]).pvalue > 0.001
 
 
 def test_fit_recovers_known_slopes_and_exchange_rate(fitted_run):
@@ -276,6 +285,14 @@ def test_exchange_rate_table_has_benchmarks_and_pooled_row(fitted_run, tmp_path,
     # derived statements follow from the ratio draws: 10x RL ~ 10^ratio x inference (monotone transform; with
     # an even number of draws the median averages the two middle ones, hence the tolerance)
     np.testing.assert_allclose(table["inf_multiple_per_10x_rl_median"], 10 ** table["ratio_median"], rtol=1e-3)
+    # the data narrow the pooled ratio well inside its prior; per benchmark, each family's RL contrast informs
+    # the benchmark's own slope beyond the population (own_data_rl), the pooled row has none
+    pooled = table.set_index("benchmark").loc["pooled"]
+    assert pooled["ratio_prior_q05"] < pooled["ratio_q05"] < pooled["ratio_q95"] < pooled["ratio_prior_q95"]
+    assert pooled["contraction_ratio"] > 0.5 and np.isnan(pooled["own_data_rl"])
+    per = table[table["benchmark"] != "pooled"]
+    assert (per["contraction_rl"] > 0.3).all() and (per["own_data_rl"] < 1).all() and (per["own_data_rl"] > 0.1).any()
+    assert "RL slopes decided by the benchmark's own rows" in res.output
 
 
 def test_unconverged_fit_exits_nonzero_marks_file_and_is_refused(simulated, tmp_path, monkeypatch):

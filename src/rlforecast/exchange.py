@@ -16,6 +16,8 @@ from rlforecast.io import write_text
 
 ESSAY_FILE = Path(__file__).resolve().parents[2] / "data" / "raw" / "essay_evidence.csv"
 PROBS = (0.05, 0.5, 0.95)
+PRIOR_DRAWS = 20_000
+PRIOR_SEED = 0
 
 
 def essay_claims(path: Path = ESSAY_FILE) -> dict[str, float]:
@@ -35,12 +37,51 @@ def rl_variation(df: pd.DataFrame, design) -> pd.Series:
     return pd.Series((design.rl_fixed != 0) | (design.rl_latent >= 0) | staged, index=df.index)
 
 
-def exchange_table(run, gpt_level_inference: float = 1000.0) -> pd.DataFrame:
-    """One row per benchmark plus ``pooled``: medians and 5/95% quantiles of the derived statements."""
-    from rlforecast.fit import posterior_arrays, run_inputs
+def contraction(post: np.ndarray, reference: np.ndarray) -> float:
+    """1 - var(post) / var(reference): 0 when the posterior is as wide as the reference, 1 when the data pin
+    the quantity (Schad, Betancourt and Vasishth 2021, posterior contraction)."""
+    return float(1.0 - np.var(post) / np.var(reference))
 
-    df, _, design = run_inputs(run)
+
+def prior_log_slopes(spec: dict, n_benchmarks: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Prior draws of (log slope_rl, log ratio) for one benchmark (``benchmark``) and for the pooled row."""
+    from rlforecast.model.kernels import population_slopes, prior_population
+
+    rng = np.random.default_rng(PRIOR_SEED)
+    pop = prior_population(spec, PRIOR_DRAWS, rng)
+    per = population_slopes(pop, spec, max(n_benchmarks, 1), rng)  # (draw, benchmark, axis)
+    if spec["model"]["pooling"] == "partial":
+        pooled = pop["log_slope_mu"]
+    else:  # the pooled row is the geometric mean over benchmarks
+        pooled = per.mean(axis=1)
+    return {"benchmark": (per[:, 0, 0], per[:, 0, 0] - per[:, 0, 1]), "pooled": (pooled[:, 0], pooled[:, 0] - pooled[:, 1])}
+
+
+def data_columns(post_rl: np.ndarray, post_ratio: np.ndarray, prior: tuple[np.ndarray, np.ndarray],
+                 new_rl: np.ndarray | None) -> dict:
+    """How far the data moved a row's slopes: the prior 90% interval of the ratio, the contraction of log
+    slope_rl and of the log ratio against the prior, and (benchmarks under partial pooling) of log slope_rl
+    against a benchmark without rows of its own under the fitted population (``own_data_rl`` near 0: the
+    benchmark's RL slope is the pooled prior in disguise)."""
+    prior_rl, prior_ratio = prior
+    q05, q95 = np.exp(np.quantile(prior_ratio, [0.05, 0.95]))
+    return {"ratio_prior_q05": q05, "ratio_prior_q95": q95,
+            "contraction_rl": contraction(np.log(post_rl), prior_rl),
+            "contraction_ratio": contraction(np.log(post_ratio), prior_ratio),
+            "own_data_rl": np.nan if new_rl is None else contraction(np.log(post_rl), new_rl)}
+
+
+def exchange_table(run, gpt_level_inference: float = 1000.0) -> pd.DataFrame:
+    """One row per benchmark plus ``pooled``: medians and 5/95% quantiles of the derived statements, and how
+    much of each the data (rather than the prior) decide."""
+    from rlforecast.fit import posterior_arrays, run_inputs
+    from rlforecast.model.kernels import population_slopes
+
+    df, spec, design = run_inputs(run)
     post = posterior_arrays(run)
+    prior = prior_log_slopes(spec, len(design.benchmarks))
+    new_rl = (population_slopes(post, spec, 1, np.random.default_rng(PRIOR_SEED))[:, 0, 0]
+              if spec["model"]["pooling"] == "partial" else None)
     essay = essay_claims()
     rl_varies = rl_variation(df, design)
     series = {b: (post["slope_rl"][:, i], post["slope_inf"][:, i]) for i, b in enumerate(design.benchmarks)}
@@ -69,8 +110,30 @@ def exchange_table(run, gpt_level_inference: float = 1000.0) -> pd.DataFrame:
         row["essay_rl_multiple_per_gpt_level"] = essay["rl_multiple_gpt_level"]
         row["essay_ratio_in_90"] = "yes" if row["ratio_q05"] <= essay["ratio"] <= row["ratio_q95"] else "no"
         row["p_ratio_below_essay"] = float(np.mean(ratio < essay["ratio"]))
+        pooled = name == "pooled"
+        row |= data_columns(s_rl, ratio, prior["pooled" if pooled else "benchmark"], None if pooled else new_rl)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+OWN_DATA_MIN = 0.5  # own_data_rl at which a benchmark's RL slope counts as decided by its own rows
+
+
+def own_data_summary(table: pd.DataFrame) -> str:
+    """One sentence: how many per-benchmark RL slopes their own rows decide, and how far the data moved the
+    pooled exchange rate from its prior."""
+    per = table[table["benchmark"] != "pooled"]
+    pooled = table[table["benchmark"] == "pooled"].iloc[0]
+    if per["own_data_rl"].isna().all():
+        own = "no pooling: each benchmark's RL slope stands on its own rows and the prior"
+    else:
+        decided = per.loc[per["own_data_rl"] >= OWN_DATA_MIN, "benchmark"]
+        own = (f"RL slopes decided by the benchmark's own rows (own_data_rl >= {OWN_DATA_MIN:g}): {len(decided)} of "
+               f"{len(per)}" + (f" ({', '.join(decided)})" if len(decided) else "")
+               + "; the others are mostly the pooled prior")
+    return (f"{own}. Pooled ratio: prior 90% [{pooled['ratio_prior_q05']:.2g}, {pooled['ratio_prior_q95']:.3g}], "
+            f"posterior [{pooled['ratio_q05']:.2g}, {pooled['ratio_q95']:.3g}] "
+            f"(contraction {pooled['contraction_ratio']:.2f} on the log scale).")
 
 
 def exchange_rate_command(fit_path, out_path=None, *, gpt_level_inference=1000.0, allow_unconverged=False,
@@ -81,9 +144,11 @@ def exchange_rate_command(fit_path, out_path=None, *, gpt_level_inference=1000.0
     unconverged_warning(run, echo)
     table = exchange_table(run, gpt_level_inference)
     show = table[["benchmark", "n_obs", "n_obs_rl_varies", "ratio_median", "ratio_q05", "ratio_q95",
-                  "inf_multiple_per_10x_rl_median", "rl_multiple_per_gpt_level_median", "essay_ratio_in_90"]]
+                  "inf_multiple_per_10x_rl_median", "rl_multiple_per_gpt_level_median", "essay_ratio_in_90",
+                  "own_data_rl"]]
     echo(f"exchange rate slope_rl / slope_inf (median, 90% interval); essay (E05) says {table['essay_ratio'][0]:g}")
     echo(show.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    echo(own_data_summary(table))
     if out_path:
         write_text(out_path, table.to_csv(index=False, lineterminator="\n", float_format="%.6g"))
         echo(f"wrote {out_path}")

@@ -227,7 +227,7 @@ def data_section(df: pd.DataFrame, fit_prov: dict, measured: pd.Series, rl_varie
                      str(int(g["exactness"].ne("exact").sum()))])
     body = [f"<p>The run file stores the observations it was fitted on. Of {n_used + len(dropped)} rows, "
             f"{n_used} were used and {len(dropped)} left out.</p>",
-            table_html(header, rows, caption="Observations used, per benchmark", numeric=set(range(1, 8)),
+            table_html(header, rows, caption="Observations used, per benchmark", numeric=set(range(1, 10)),
                        row_classes=[""] * (len(rows) - 1) + ["pooled"], table_id="data-table"),
             '<p class="note">Measured inference compute: tokens per item from evaluation logs, or dollars per task '
             "(ARC Prize). Latent: only an effort label, a thinking budget or a relative multiple is known, and the "
@@ -295,8 +295,11 @@ def forest_plot(table: pd.DataFrame, essay_ratio: float, title: str) -> Figure:
 
 
 def exchange_section(table: pd.DataFrame, forest_png: bytes, gpt_level: float) -> str:
+    from rlforecast.exchange import own_data_summary
+
     header = ["benchmark", "rows", "rows with RL variation", "slope_rl / slope_inf", "10x RL = this x inference",
-              f"RL multiple per GPT level ({gpt_level:g}x inference)", "essay inside 90%", "P(ratio < essay)"]
+              f"RL multiple per GPT level ({gpt_level:g}x inference)", "essay inside 90%", "P(ratio < essay)",
+              "prior 90% of the ratio", "RL slope from own rows"]
     rows = []
     for r in table.to_dict("records"):
         rows.append([r["benchmark"], str(r["n_obs"]), str(r["n_obs_rl_varies"]),
@@ -305,15 +308,20 @@ def exchange_section(table: pd.DataFrame, forest_png: bytes, gpt_level: float) -
                                r["inf_multiple_per_10x_rl_q95"]),
                      _interval(r["rl_multiple_per_gpt_level_q05"], r["rl_multiple_per_gpt_level_median"],
                                r["rl_multiple_per_gpt_level_q95"]),
-                     r["essay_ratio_in_90"], _pct(r["p_ratio_below_essay"])])
+                     r["essay_ratio_in_90"], _pct(r["p_ratio_below_essay"]),
+                     f"[{_num(r['ratio_prior_q05'], '.2g')}, {_num(r['ratio_prior_q95'], '.3g')}]",
+                     _pct(max(r["own_data_rl"], 0.0)) if math.isfinite(r["own_data_rl"]) else "pooled"])
     essay = table["essay_ratio"].iloc[0]
     return "\n".join([
         f"<p>The exchange rate is the ratio of the accuracy slope per decade of RL-training compute to the slope per "
         f"decade of inference compute. A ratio r means 10x RL compute buys what 10<sup>r</sup>x inference compute "
         f"buys. The essay (Ord 2025) reads about {esc(_num(essay))} off public charts, i.e. 10x RL is worth about "
         f"{esc(_num(table['essay_inf_multiple_per_10x_rl'].iloc[0], '.2g'))}x inference. Cells show the median "
-        "and, in brackets, the 90% credible interval.</p>",
-        table_html(header, rows, caption="Exchange rate per benchmark and pooled", numeric=set(range(1, 8)),
+        "and, in brackets, the 90% credible interval. \"RL slope from own rows\" is the posterior contraction of "
+        "the benchmark's log RL slope against a benchmark with no rows of its own under the fitted population "
+        "(1 - variance ratio): near 0% the benchmark's RL slope, and so its exchange rate's spread, is the pooled "
+        f"prior in disguise. {esc(own_data_summary(table))}</p>",
+        table_html(header, rows, caption="Exchange rate per benchmark and pooled", numeric=set(range(1, 10)),
                    row_classes=["pooled" if b == "pooled" else "" for b in table["benchmark"]],
                    table_id="exchange-table"),
         figure_html(forest_png, "Forest plot of the exchange rate per benchmark on a log axis",

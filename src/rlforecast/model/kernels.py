@@ -35,6 +35,18 @@ def population_slopes(post: dict, spec: dict, n_new: int, rng: np.random.Generat
     return prior["mu"] + prior["sigma"] * z
 
 
+def prior_population(spec: dict, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """``n`` draws of the slope population from the spec's priors, laid out like posterior arrays (for
+    ``population_slopes``: prior draws of a benchmark's log slopes)."""
+    pri = spec["priors"]
+    out = {"log_slope_mu": rng.normal(pri["log_slope_mu"]["mu"], pri["log_slope_mu"]["sigma"], (n, 2))}
+    if spec["model"]["pooling"] == "partial":
+        out["log_slope_sd"] = np.abs(rng.normal(0.0, pri["log_slope_sd"]["sigma"], (n, 2)))
+        eta = pri["slope_corr_eta"]
+        out["slope_corr"] = 2 * rng.beta(eta, eta, n) - 1
+    return out
+
+
 def row_parameters(post: dict, d: Design, spec: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Per (sample, row): eta, slope_rl, slope_inf, floor, ceiling, x_rl, x_inf."""
     s = post["alpha"].shape[0]
