@@ -71,6 +71,11 @@ def test_fits_are_matched_by_spec_hash_and_must_share_the_weights_data(tmp_path)
     same = _weights(tmp_path, "model,stacking_weight,spec_hash\nbaseline,0.3,aaa\nbaseline (seed 2),0.7,aaa\n")
     assert read_weights(same, {"baseline (seed 2)": {"spec_hash": "aaa"}, "baseline": {"spec_hash": "aaa"}}) == \
         pytest.approx({"baseline (seed 2)": 0.7, "baseline": 0.3})  # one spec twice: the name decides
+    with pytest.raises(InputError, match=r"row 2, column 'model'.*rows 2, 3 .* have its spec and none has its name"):
+        read_weights(same, {"baseline (seed 3)": {"spec_hash": "aaa"}, "baseline": {"spec_hash": "aaa"}})
+    one = _weights(tmp_path, "model,stacking_weight,spec_hash\nbaseline (a),0.2,aaa\nbaseline (b),0.8,bbb\n")
+    with pytest.raises(InputError, match=r"row 2, column 'model'.*fits x, y match the same row \('baseline \(a\)'\)"):
+        read_weights(one, {"x": {"spec_hash": "aaa", "data_sha256": "ddd"}, "y": {"spec_hash": "aaa", "data_sha256": "ddd"}})
 
 
 def test_allocation_is_proportional_and_exact():

@@ -57,9 +57,11 @@ def read_weights(path, variants: dict[str, dict]) -> dict[str, float]:
     if problems:
         raise InputError(problems)
     taken = {name: _row_of(path, table, name, prov) for name, prov in variants.items()}
-    if len(set(taken.values())) < len(taken):
-        raise InputError.at(path, "two fits match the same row (" + ", ".join(taken) + "); give each variant once",
-                            column="model")
+    rows = list(taken.values())
+    shared = next((i for i in rows if rows.count(i) > 1), None)
+    if shared is not None:
+        raise InputError.at(path, f"fits {', '.join(n for n, i in taken.items() if i == shared)} match the same row "
+                            f"('{table['model'].iloc[shared]}'); give each variant once", row=shared + 2, column="model")
     left_out = [i for i, w in enumerate(weights) if w > 0 and i not in taken.values()]
     if sum(weights[i] for i in left_out) > SUM_TOLERANCE:
         raise InputError.at(path, f"model(s) {', '.join(table['model'].iloc[left_out])} carry stacking weight but no "
@@ -83,7 +85,12 @@ def _row_of(path, table: pd.DataFrame, name: str, prov: dict) -> int:
     spec = str(prov.get("spec_hash", ""))
     hits = np.flatnonzero(table["spec_hash"].to_numpy() == spec)
     if len(hits) > 1:
+        same_spec = hits
         hits = hits[table["model"].to_numpy()[hits] == name]
+        if not len(hits):
+            raise InputError.at(path, f"no weight for {name}: rows {', '.join(str(h + 2) for h in same_spec)} "
+                                f"({', '.join(table['model'].iloc[same_spec])}) have its spec and none has its name; "
+                                "name the fit file as in the compare run", row=int(same_spec[0]) + 2, column="model")
     if not len(hits):
         raise InputError.at(path, f"no weight for {name}: the file's rows were computed over fits of other specs (spec "
                             f"hash {spec[:12]} is not among {', '.join(h[:12] for h in table['spec_hash'])}); run "
