@@ -227,7 +227,7 @@ def data_section(df: pd.DataFrame, fit_prov: dict, measured: pd.Series, rl_varie
                      str(int(g["exactness"].ne("exact").sum()))])
     body = [f"<p>The run file stores the observations it was fitted on. Of {n_used + len(dropped)} rows, "
             f"{n_used} were used and {len(dropped)} left out.</p>",
-            table_html(header, rows, caption="Observations used, per benchmark", numeric=set(range(1, 10)),
+            table_html(header, rows, caption="Observations used, per benchmark", numeric=set(range(1, 8)),
                        row_classes=[""] * (len(rows) - 1) + ["pooled"], table_id="data-table"),
             '<p class="note">Measured inference compute: tokens per item from evaluation logs, or dollars per task '
             "(ARC Prize). Latent: only an effort label, a thinking budget or a relative multiple is known, and the "
